@@ -1,0 +1,44 @@
+// Every size limit and protocol constant pgweir enforces, in one place.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace pgweir::limits {
+
+// Startup-phase packets (StartupMessage, SSLRequest, CancelRequest): PostgreSQL refuses longer ones too.
+inline constexpr std::uint32_t k_max_startup_packet = 10000;
+inline constexpr std::uint32_t k_min_startup_packet = 8;
+// Parameters in one StartupMessage.
+inline constexpr std::size_t k_max_startup_parameters = 64;
+
+// Messages exchanged during authentication (PasswordMessage, SASL*). PostgreSQL caps auth tokens at 65535.
+inline constexpr std::uint32_t k_max_auth_message = 65536;
+// Any message pgweir must hold whole to inspect (ParameterStatus, ErrorResponse, BackendKeyData, Parse …).
+inline constexpr std::uint32_t k_max_inspected_message = 1 << 20;
+// A regular message's declared length: PostgreSQL's own upper bound (1 GiB - 1). Bodies stream through.
+inline constexpr std::uint32_t k_max_message = 0x3fffffff;
+// Backend messages during server login (Authentication*, ParameterStatus, ErrorResponse).
+inline constexpr std::uint32_t k_max_server_login_message = 65536;
+
+// Relay chunk: the buffer a connection borrows while bytes are in flight and returns when idle.
+inline constexpr std::size_t k_relay_chunk = 16 * 1024;
+
+// SCRAM iterations pgweir uses when it derives a verifier from a plain password.
+inline constexpr int k_scram_iterations = 4096;
+
+// Protocol version codes.
+inline constexpr std::uint32_t k_protocol_v3 = 196608;        // 3.0
+inline constexpr std::uint32_t k_ssl_request_code = 80877103;
+inline constexpr std::uint32_t k_gssenc_request_code = 80877104;
+inline constexpr std::uint32_t k_cancel_request_code = 80877102;
+
+// How long a CancelRequest to a backend may take before pgweir gives up on it.
+inline constexpr std::chrono::seconds k_cancel_timeout{5};
+// Accept loop back-off when the process is out of file descriptors.
+inline constexpr std::chrono::milliseconds k_accept_backoff{100};
+// Janitor period: idle/lifetime reaping and min_idle upkeep.
+inline constexpr std::chrono::milliseconds k_janitor_period{500};
+
+}  // namespace pgweir::limits

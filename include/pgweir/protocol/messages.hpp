@@ -1,0 +1,225 @@
+// PostgreSQL v3 wire messages: tags, framing, and build/parse of the messages pgweir itself reads or writes.
+// Pure code: no I/O, no Asio. Byte views are std::string_view; builders append to a std::string.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "pgweir/core/result.hpp"
+
+namespace pgweir::protocol {
+
+// Message tags sent by clients (frontend). 'C' is Close here and CommandComplete on the backend side.
+namespace frontend {
+enum Tag : char {
+  Bind = 'B',
+  Close = 'C',
+  CopyData = 'd',
+  CopyDone = 'c',
+  CopyFail = 'f',
+  Describe = 'D',
+  Execute = 'E',
+  Flush = 'H',
+  FunctionCall = 'F',
+  Parse = 'P',
+  PasswordMessage = 'p',  // also SASLInitialResponse, SASLResponse, GSSResponse
+  Query = 'Q',
+  Sync = 'S',
+  Terminate = 'X',
+};
+}  // namespace frontend
+
+// Message tags sent by servers (backend).
+namespace backend {
+enum Tag : char {
+  Authentication = 'R',
+  BackendKeyData = 'K',
+  BindComplete = '2',
+  CloseComplete = '3',
+  CommandComplete = 'C',
+  CopyBothResponse = 'W',
+  CopyData = 'd',
+  CopyDone = 'c',
+  CopyInResponse = 'G',
+  CopyOutResponse = 'H',
+  DataRow = 'D',
+  EmptyQueryResponse = 'I',
+  ErrorResponse = 'E',
+  FunctionCallResponse = 'V',
+  NegotiateProtocolVersion = 'v',
+  NoData = 'n',
+  NoticeResponse = 'N',
+  NotificationResponse = 'A',
+  ParameterDescription = 't',
+  ParameterStatus = 'S',
+  ParseComplete = '1',
+  PortalSuspended = 's',
+  ReadyForQuery = 'Z',
+  RowDescription = 'T',
+};
+}  // namespace backend
+
+// ---------------------------------------------------------------------------------------------
+// Framing
+
+enum class FrameStatus { ok, need_more, invalid };
+
+// A regular message: 1 tag byte, then a 4-byte big-endian length that counts itself and the body.
+struct Frame {
+  char tag = 0;
+  std::uint32_t length = 0;                    // as declared (>= 4)
+  std::size_t size() const { return 1 + static_cast<std::size_t>(length); }  // whole message on the wire
+  std::size_t body_size() const { return static_cast<std::size_t>(length) - 4; }
+};
+
+struct FrameResult {
+  FrameStatus status = FrameStatus::need_more;
+  Frame frame;
+  const char* error = nullptr;  // static text when status == invalid
+};
+
+inline constexpr std::size_t k_header_size = 5;
+
+// Looks at the first 5 bytes of `in` only; consumes nothing. need_more when fewer than 5 bytes are there.
+// invalid when the declared length is < 4 or > max_length.
+FrameResult peek_frame(std::string_view in, std::uint32_t max_length) noexcept;
+
+// A startup-phase packet: a 4-byte length that counts itself, then the body (no tag).
+struct StartupFrameResult {
+  FrameStatus status = FrameStatus::need_more;
+  std::uint32_t length = 0;
+  const char* error = nullptr;
+};
+// need_more when fewer than 4 bytes; invalid when length < 8 or > limits::k_max_startup_packet.
+StartupFrameResult peek_startup_frame(std::string_view in) noexcept;
+
+// ---------------------------------------------------------------------------------------------
+// Startup-phase packets (client -> pgweir, and pgweir -> server)
+
+struct SSLRequest {};
+struct GSSENCRequest {};
+struct CancelRequest {
+  std::uint32_t process_id = 0;
+  std::uint32_t secret_key = 0;
+};
+struct StartupMessage {
+  std::uint32_t protocol_version = 0;
+  std::vector<std::pair<std::string, std::string>> parameters;  // in packet order, names unique
+  const std::string* find(std::string_view name) const;
+};
+using StartupPacket = std::variant<StartupMessage, SSLRequest, GSSENCRequest, CancelRequest>;
+
+// `packet` is one whole startup-phase packet including its 4-byte length prefix.
+// Errors: unknown protocol code, major version != 3, missing terminator, empty or duplicate parameter names,
+// more than limits::k_max_startup_parameters parameters, no "user" parameter (message names it).
+Expected<StartupPacket> parse_startup_packet(std::string_view packet);
+
+void append_startup_message(std::string& out, const std::vector<std::pair<std::string, std::string>>& parameters);
+void append_ssl_request(std::string& out);
+void append_gssenc_request(std::string& out);
+void append_cancel_request(std::string& out, std::uint32_t process_id, std::uint32_t secret_key);
+
+// ---------------------------------------------------------------------------------------------
+// Authentication (backend 'R')
+
+enum class AuthCode : std::uint32_t {
+  ok = 0,
+  kerberos_v5 = 2,
+  cleartext_password = 3,
+  md5_password = 5,
+  gss = 7,
+  gss_continue = 8,
+  sspi = 9,
+  sasl = 10,
+  sasl_continue = 11,
+  sasl_final = 12,
+};
+
+struct Authentication {
+  AuthCode code = AuthCode::ok;
+  std::array<std::uint8_t, 4> md5_salt{};     // md5_password
+  std::vector<std::string> mechanisms;        // sasl
+  std::string data;                           // sasl_continue, sasl_final
+};
+
+// `body` is the message body (after the 5-byte header).
+Expected<Authentication> parse_authentication(std::string_view body);
+
+void append_authentication_ok(std::string& out);
+void append_authentication_cleartext(std::string& out);
+void append_authentication_md5(std::string& out, const std::array<std::uint8_t, 4>& salt);
+void append_authentication_sasl(std::string& out, const std::vector<std::string_view>& mechanisms);
+void append_authentication_sasl_continue(std::string& out, std::string_view data);
+void append_authentication_sasl_final(std::string& out, std::string_view data);
+
+// PasswordMessage ('p'): a NUL-terminated string (cleartext or md5 response).
+Expected<std::string_view> parse_password_message(std::string_view body);
+void append_password_message(std::string& out, std::string_view password);
+
+struct SASLInitialResponse {
+  std::string_view mechanism;
+  std::optional<std::string_view> data;  // absent when the declared length is -1
+};
+Expected<SASLInitialResponse> parse_sasl_initial_response(std::string_view body);
+void append_sasl_initial_response(std::string& out, std::string_view mechanism, std::string_view data);
+// SASLResponse's body is the raw data.
+void append_sasl_response(std::string& out, std::string_view data);
+
+// ---------------------------------------------------------------------------------------------
+// Session messages
+
+struct ParameterStatus {
+  std::string_view name;
+  std::string_view value;
+};
+Expected<ParameterStatus> parse_parameter_status(std::string_view body);
+void append_parameter_status(std::string& out, std::string_view name, std::string_view value);
+
+struct BackendKeyData {
+  std::uint32_t process_id = 0;
+  std::uint32_t secret_key = 0;
+};
+Expected<BackendKeyData> parse_backend_key_data(std::string_view body);
+void append_backend_key_data(std::string& out, std::uint32_t process_id, std::uint32_t secret_key);
+
+// Transaction status: 'I' idle, 'T' in a transaction block, 'E' in a failed transaction block.
+Expected<char> parse_ready_for_query(std::string_view body);
+void append_ready_for_query(std::string& out, char status);
+
+// ErrorResponse ('E') and NoticeResponse ('N') share their body format.
+struct ErrorFields {
+  std::string severity;   // 'S' (localized) — "ERROR", "FATAL", "NOTICE" …
+  std::string code;       // 'C' SQLSTATE
+  std::string message;    // 'M'
+  std::string detail;     // 'D'
+  std::string hint;       // 'H'
+  std::vector<std::pair<char, std::string>> other;  // every other field, in order
+};
+Expected<ErrorFields> parse_error_fields(std::string_view body);
+// Writes 'S' and 'V' (both = severity), 'C', 'M', then 'D'/'H' when non-empty, then `other`.
+void append_error_response(std::string& out, const ErrorFields& fields);
+void append_notice_response(std::string& out, const ErrorFields& fields);
+// Shorthand for pgweir's own errors.
+void append_error(std::string& out, std::string_view severity, std::string_view sqlstate, std::string_view message);
+
+void append_terminate(std::string& out);
+void append_query(std::string& out, std::string_view sql);
+void append_sync(std::string& out);
+
+// Reads a big-endian integer; the caller has checked the size.
+inline std::uint32_t read_u32(const char* p) noexcept {
+  auto b = reinterpret_cast<const unsigned char*>(p);
+  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
+}
+inline std::uint16_t read_u16(const char* p) noexcept {
+  auto b = reinterpret_cast<const unsigned char*>(p);
+  return static_cast<std::uint16_t>((b[0] << 8) | b[1]);
+}
+
+}  // namespace pgweir::protocol
