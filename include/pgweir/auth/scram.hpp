@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "pgweir/core/result.hpp"
 
@@ -58,6 +59,9 @@ class ScramServerExchange {
   // same verifier).
   const std::optional<Key>& client_key() const { return client_key_; }
 
+  // For tests only: use this server nonce instead of a random one. Call before handle_client_first.
+  void set_nonce_for_testing(std::string server_nonce) { test_server_nonce_ = std::move(server_nonce); }
+
  private:
   ScramSecret secret_;
   std::optional<ChannelBinding> binding_;
@@ -66,6 +70,7 @@ class ScramServerExchange {
   std::string server_first_;
   std::string nonce_;  // client nonce + server nonce
   std::optional<Key> client_key_;
+  std::string test_server_nonce_;
   int state_ = 0;
 };
 
@@ -73,15 +78,28 @@ class ScramServerExchange {
 class ScramClientExchange {
  public:
   explicit ScramClientExchange(std::string password);
-  // client-first-message: "n,,n=,r=<nonce>" (PostgreSQL ignores the user name in SCRAM).
+  // Logs in with keys recovered from a client's own SCRAM exchange (ScramServerExchange::client_key() and the
+  // verifier's server_key), so pgweir never needs the plain password. The server must hold the same verifier.
+  ScramClientExchange(const Key& client_key, const Key& server_key);
+  // client-first-message: "n,,n=,r=<nonce>" (PostgreSQL ignores the user name in SCRAM). Empty if no random
+  // nonce could be drawn; handle_server_first then fails.
   std::string client_first();
   // Returns client-final-message. Rejects: nonce that doesn't start with ours, iterations < 1, bad syntax.
   Expected<std::string> handle_server_first(std::string_view server_first_message);
   // Verifies the server signature ("v=…"); "e=…" is an error carrying the server's text.
   Expected<void> verify_server_final(std::string_view server_final_message);
 
+  // For tests only (e.g. RFC 7677's vector): use this client nonce and user name (sent escaped as "n=").
+  // Call before client_first.
+  void set_nonce_for_testing(std::string client_nonce, std::string user_name = {}) {
+    client_nonce_ = std::move(client_nonce);
+    test_user_name_ = std::move(user_name);
+  }
+
  private:
   std::string password_;
+  std::optional<Key> client_key_;  // set when logging in with keys instead of a password
+  std::string test_user_name_;
   std::string client_nonce_;
   std::string client_first_bare_;
   Key server_key_{};

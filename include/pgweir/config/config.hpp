@@ -29,6 +29,9 @@ std::string_view to_string(PoolMode);
 std::string_view to_string(SessionState);
 std::string_view to_string(TlsMode);
 std::string_view to_string(AuthMethod);
+std::string_view to_string(TlsVersion);
+std::string_view to_string(LogLevel);
+std::string_view to_string(LogFormat);
 
 // [pool] keys; the defaults are SPEC §2's.
 struct PoolSettings {

@@ -1,6 +1,7 @@
 // DSN parsing with libpq's own PQconninfoParse, so every form libpq accepts works.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
@@ -10,6 +11,8 @@
 
 namespace pgweir::pq {
 
+// Fields libpq leaves unset get libpq's defaults: no host (and no hostaddr) means the default unix socket
+// directory, no port 5432. Environment variables (PGHOST, …) are NOT consulted: a daemon's config says it all.
 struct Dsn {
   std::vector<std::string> hosts;  // "host" split on ','; a host starting with '/' is a unix socket directory
   std::vector<std::uint16_t> ports;  // "port" split on ','; one port applies to every host; default 5432

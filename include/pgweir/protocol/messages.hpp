@@ -201,6 +201,8 @@ struct ErrorFields {
   std::string hint;       // 'H'
   std::vector<std::pair<char, std::string>> other;  // every other field, in order
 };
+// A 'V' field (non-localized severity) is kept in `other` only when it differs from 'S', so that
+// build -> parse -> build is stable; the builders then write that V instead of repeating the severity.
 Expected<ErrorFields> parse_error_fields(std::string_view body);
 // Writes 'S' and 'V' (both = severity), 'C', 'M', then 'D'/'H' when non-empty, then `other`.
 void append_error_response(std::string& out, const ErrorFields& fields);
@@ -221,5 +223,57 @@ inline std::uint16_t read_u16(const char* p) noexcept {
   auto b = reinterpret_cast<const unsigned char*>(p);
   return static_cast<std::uint16_t>((b[0] << 8) | b[1]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Additions by the protocol module (helpers built on the declarations above)
+
+// Like peek_frame, but need_more until the whole message (header and body) is in `in`: for the phases where
+// pgweir holds a message whole (login, ParameterStatus, the admin console) instead of streaming it.
+FrameResult peek_message(std::string_view in, std::uint32_t max_length) noexcept;
+// Like peek_startup_frame, but need_more until the whole packet is in `in`.
+StartupFrameResult peek_startup_packet(std::string_view in) noexcept;
+
+constexpr std::uint16_t protocol_major(std::uint32_t version) noexcept {
+  return static_cast<std::uint16_t>(version >> 16);
+}
+constexpr std::uint16_t protocol_minor(std::uint32_t version) noexcept {
+  return static_cast<std::uint16_t>(version & 0xffff);
+}
+
+// NegotiateProtocolVersion ('v'): the newest minor version supported for the requested major, and the
+// protocol options ("_pq_.*" startup parameters) that were not recognised.
+struct NegotiateProtocolVersion {
+  std::uint32_t newest_minor = 0;
+  std::vector<std::string_view> unrecognized_options;
+};
+Expected<NegotiateProtocolVersion> parse_negotiate_protocol_version(std::string_view body);
+void append_negotiate_protocol_version(std::string& out, std::uint32_t newest_minor,
+                                       const std::vector<std::string_view>& unrecognized_options);
+
+// Query ('Q'): one NUL-terminated SQL string.
+Expected<std::string_view> parse_query(std::string_view body);
+
+// CommandComplete ('C'): the command tag, e.g. "SELECT 3", "SHOW".
+Expected<std::string_view> parse_command_complete(std::string_view body);
+void append_command_complete(std::string& out, std::string_view command_tag);
+void append_empty_query_response(std::string& out);
+
+// RowDescription ('T'): one entry per result column. Defaults describe a text column not taken from a table.
+struct FieldDescription {
+  std::string_view name;
+  std::uint32_t table_oid = 0;
+  std::int16_t column_number = 0;
+  std::uint32_t type_oid = 25;  // text
+  std::int16_t type_size = -1;  // variable length
+  std::int32_t type_modifier = -1;
+  std::int16_t format = 0;  // 0 text, 1 binary
+};
+Expected<std::vector<FieldDescription>> parse_row_description(std::string_view body);
+void append_row_description(std::string& out, const std::vector<FieldDescription>& fields);
+
+// DataRow ('D'): one value per column; nullopt is SQL NULL.
+using DataRowValues = std::vector<std::optional<std::string_view>>;
+Expected<DataRowValues> parse_data_row(std::string_view body);
+void append_data_row(std::string& out, const DataRowValues& values);
 
 }  // namespace pgweir::protocol

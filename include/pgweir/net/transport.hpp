@@ -1,0 +1,66 @@
+// One stream connection (TCP or unix socket), optionally TLS, driven on a non-blocking fd: reads wait for
+// readiness first (no speculative read that returns EAGAIN), writes are gathered.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "pgweir/net/asio.hpp"
+
+namespace pgweir::net {
+
+class Transport {
+ public:
+  explicit Transport(Socket socket);
+  Transport(Transport&&) noexcept;
+  Transport& operator=(Transport&&) noexcept;
+  Transport(const Transport&) = delete;
+  Transport& operator=(const Transport&) = delete;
+  ~Transport();
+
+  Socket& socket() { return socket_; }
+  int native_handle() { return socket_.native_handle(); }
+  bool is_open() const { return socket_.is_open(); }
+  bool is_tls() const { return ssl_ != nullptr; }
+  SSL* ssl() const { return ssl_; }
+  Executor executor() { return socket_.get_executor(); }
+
+  // Waits until a read can make progress (returns at once when TLS holds decrypted bytes).
+  Task<ErrorCode> wait_readable();
+  // Reads at least one byte. eof is asio::error::eof.
+  Task<std::pair<ErrorCode, std::size_t>> read_some(char* data, std::size_t size);
+  // Reads exactly size bytes.
+  Task<ErrorCode> read_exact(char* data, std::size_t size);
+  // Writes every buffer completely.
+  Task<ErrorCode> write_all(std::span<const asio::const_buffer> buffers);
+  Task<ErrorCode> write_all(std::string_view bytes);
+
+  // Takes ownership of `ssl` and runs the handshake as server or client on this connection's fd.
+  Task<ErrorCode> tls_handshake(SSL* ssl, bool server);
+  // True when decrypted or raw bytes are already buffered (e.g. bytes that arrived after an SSLRequest).
+  bool has_buffered_input();
+
+  // Moves the fd to another executor. Only while no operation is pending.
+  void rehome(const Executor& executor);
+  // Best-effort close: TLS close_notify is not awaited.
+  void close();
+
+ private:
+  Task<ErrorCode> wait(bool for_write);
+  std::pair<ErrorCode, std::size_t> try_read(char* data, std::size_t size, bool& want_write);
+
+  Socket socket_;
+  SSL* ssl_ = nullptr;
+};
+
+// Sets TCP_NODELAY and keepalive on TCP sockets (ignored on unix sockets); makes the fd non-blocking.
+void tune_socket(Socket& socket);
+
+// Formats a peer address: "1.2.3.4:5678", "[::1]:5678" or "unix".
+std::string peer_name(const Socket& socket);
+
+}  // namespace pgweir::net

@@ -1,0 +1,153 @@
+// A pool of server connections for one (database, user): FIFO waiters, size + overflow, caps shared across pools,
+// idle/lifetime reaping, pre-ping, and the Lease that hands a connection out and takes it back.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "pgweir/config/config.hpp"
+#include "pgweir/net/asio.hpp"
+#include "pgweir/server/server_connection.hpp"
+
+namespace pgweir::pool {
+
+struct PoolKey {
+  std::string database;  // as the client named it
+  std::string user;      // the client's user name
+  auto operator<=>(const PoolKey&) const = default;
+  std::string to_string() const { return database + "/" + user; }
+};
+
+// Server connections per database and per user, across all pools, for max_db_connections/max_user_connections.
+class ConnectionCaps {
+ public:
+  // Reserves one connection for (database, user) unless a cap (0 = none) is reached.
+  bool try_reserve(const std::string& database, const std::string& user, int max_db, int max_user);
+  void release(const std::string& database, const std::string& user);
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, int, std::less<>> per_db_, per_user_;
+};
+
+class Pool;
+
+// A server connection lent to one client. Its destructor closes the connection unless it was given back clean.
+class Lease {
+ public:
+  Lease() = default;
+  Lease(std::shared_ptr<Pool> pool, std::unique_ptr<server::ServerConnection> conn);
+  Lease(Lease&&) noexcept = default;
+  Lease& operator=(Lease&& o) noexcept;
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  ~Lease();
+
+  explicit operator bool() const { return conn_ != nullptr; }
+  server::ServerConnection& operator*() { return *conn_; }
+  server::ServerConnection* operator->() { return conn_.get(); }
+  server::ServerConnection* get() { return conn_.get(); }
+  Pool& pool() { return *pool_; }
+
+  // Gives the connection back to the pool for the next client. Only for a connection that is clean: idle
+  // transaction status, nothing in flight, session reset done where the mode needs it.
+  void give_back();
+  // Closes the connection and frees its slot.
+  void close();
+
+ private:
+  std::shared_ptr<Pool> pool_;
+  std::unique_ptr<server::ServerConnection> conn_;
+};
+
+enum class AcquireFailure { timeout, connect_failed, closed };
+
+struct AcquireError {
+  AcquireFailure kind = AcquireFailure::timeout;
+  server::ConnectError connect;  // for connect_failed
+};
+
+using AcquireResult = std::variant<Lease, AcquireError>;
+
+struct PoolSnapshot {
+  PoolKey key;
+  config::PoolSettings settings;
+  int idle = 0;        // server connections idle in the pool
+  int active = 0;      // lent to clients
+  int connecting = 0;  // logging in
+  int testing = 0;     // pre-ping running
+  int waiting = 0;     // clients queued
+  int total = 0;
+  std::chrono::microseconds max_wait{0};  // the oldest waiter's wait so far
+  std::uint64_t timeouts = 0;             // clients that gave up waiting
+};
+
+class Pool : public std::enable_shared_from_this<Pool> {
+ public:
+  Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps);
+  ~Pool();
+
+  const PoolKey& key() const { return key_; }
+
+  // Lends a server connection. Prefers an idle one on `executor` whose startup signature matches; opens a new one
+  // while under size + max_overflow; otherwise waits (FIFO) up to settings.timeout.
+  // `parameters` are the startup parameters a new connection logs in with.
+  net::Task<AcquireResult> acquire(net::Executor executor, server::StartupParams parameters);
+
+  // New settings or login spec from a reload. When the spec changed, connections opened under the old one are
+  // closed as they come back instead of being reused.
+  void update(config::PoolSettings settings, server::LoginSpec spec, bool spec_changed);
+  // Stops handing out connections: idle ones are closed, waiters fail, returned ones are closed.
+  void close();
+  // RECONNECT: every connection is closed when it is next released; idle ones now.
+  void reconnect();
+
+  PoolSnapshot snapshot() const;
+  config::PoolSettings settings() const;
+  server::LoginSpec login_spec() const;
+  bool is_closed() const;
+
+  // Periodic upkeep: closes idle connections past idle_timeout (above min_idle) or max_lifetime, hands freed
+  // capacity to waiters, and returns how many connections to open to reach min_idle.
+  int maintain(net::TimePoint now);
+  // Opens one connection for min_idle and puts it in the idle list.
+  net::Task<void> prefill(net::Executor executor);
+  // Closes one idle connection, if it has one (frees room under a shared cap). Returns whether it did.
+  bool evict_one_idle();
+  bool has_waiters() const;
+
+ private:
+  friend class Lease;
+  struct Waiter;
+
+  void give_back(std::unique_ptr<server::ServerConnection> conn);
+  void discard(std::unique_ptr<server::ServerConnection> conn);
+  // Under the lock: a slot was freed; hand it to the first waiter, or release the reservation.
+  void slot_freed_locked();
+  bool try_reserve_locked();
+  void release_slot_locked();
+  net::Task<AcquireResult> open_with_slot(net::Executor executor, server::StartupParams parameters);
+  std::unique_ptr<server::ServerConnection> take_idle_locked(const net::Executor& executor, const std::string& signature,
+                                                            bool any_signature);
+
+  PoolKey key_;
+  ConnectionCaps& caps_;
+  mutable std::mutex mutex_;
+  config::PoolSettings settings_;
+  server::LoginSpec spec_;
+  std::uint64_t generation_ = 1;
+  std::vector<std::unique_ptr<server::ServerConnection>> idle_;  // most recently used last
+  std::deque<std::shared_ptr<Waiter>> waiters_;
+  int active_ = 0;
+  int connecting_ = 0;
+  int testing_ = 0;
+  int total_ = 0;
+  std::uint64_t timeouts_ = 0;
+  bool closed_ = false;
+};
+
+}  // namespace pgweir::pool

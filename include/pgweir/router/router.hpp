@@ -1,0 +1,96 @@
+// Routes a client's (database, user) to its pool, holds the current settings snapshot (swapped whole on reload)
+// and the cancel map from pgweir-issued BackendKeyData to the server connection a client is using.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "pgweir/auth/users_file.hpp"
+#include "pgweir/config/config.hpp"
+#include "pgweir/pool/pool.hpp"
+#include "pgweir/tls/tls.hpp"
+
+namespace pgweir::router {
+
+// Everything a reload replaces, validated before it is swapped in.
+struct Settings {
+  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const auth::UsersFile> users;              // null when auth.users_file is unset
+  std::shared_ptr<const tls::Context> client_tls;            // null when tls.mode = disable
+  std::map<std::string, std::shared_ptr<const tls::Context>, std::less<>> server_tls;  // per database
+};
+
+// Loads and validates everything a config names (users file, TLS files); used by --check, start-up and reload.
+struct LoadedSettings {
+  std::shared_ptr<const Settings> settings;
+  std::vector<config::Diagnostic> errors;
+};
+LoadedSettings load_settings(const std::string& path);
+
+// The server connection a client's cancel should reach, updated as the client gets and gives back servers.
+class CancelTarget {
+ public:
+  void set(const server::Endpoint& endpoint, protocol::BackendKeyData key);
+  void clear();
+  std::optional<std::pair<server::Endpoint, protocol::BackendKeyData>> get() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::optional<std::pair<server::Endpoint, protocol::BackendKeyData>> target_;
+};
+
+class CancelMap {
+ public:
+  // Issues a unique BackendKeyData for a client and registers its target.
+  protocol::BackendKeyData issue(const std::shared_ptr<CancelTarget>& target);
+  void remove(const protocol::BackendKeyData& key);
+  // The target for a CancelRequest, when the key matches a live client (secret compared in constant time).
+  std::shared_ptr<CancelTarget> find(const protocol::BackendKeyData& key) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::weak_ptr<CancelTarget>>> entries_;
+};
+
+class Router {
+ public:
+  explicit Router(std::shared_ptr<const Settings> settings);
+
+  std::shared_ptr<const Settings> settings() const { return settings_.load(std::memory_order_acquire); }
+  // Swaps in new settings and reconciles pools: changed ones updated (a changed DSN closes old connections as
+  // they come back), pools of removed databases closed.
+  void apply(std::shared_ptr<const Settings> settings);
+
+  // The pool for a client, created on first use. nullptr when the database is not configured.
+  // `client_password` is the client's plain password, when pgweir knows it (users_file).
+  std::shared_ptr<pool::Pool> pool_for(const std::string& database, const std::string& user,
+                                       const std::optional<std::string>& client_password);
+
+  std::vector<std::shared_ptr<pool::Pool>> pools() const;
+  CancelMap& cancels() { return cancels_; }
+
+  // Periodic upkeep of every pool; spawns min_idle connections on `executor`.
+  void maintain(net::Executor executor);
+
+ private:
+  struct PoolEntry {
+    std::shared_ptr<pool::Pool> pool;
+    std::string database_entry;  // which [databases.X] it came from
+    std::optional<std::string> client_password;
+  };
+  server::LoginSpec make_spec(const Settings& s, const config::DatabaseConfig& db, const std::string& database,
+                              const std::string& user, const std::optional<std::string>& client_password) const;
+
+  std::atomic<std::shared_ptr<const Settings>> settings_;
+  mutable std::mutex mutex_;
+  std::map<pool::PoolKey, PoolEntry> pools_;
+  pool::ConnectionCaps caps_;
+  CancelMap cancels_;
+};
+
+}  // namespace pgweir::router

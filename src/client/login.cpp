@@ -1,0 +1,320 @@
+// Client login: SSL/GSS negotiation, direct TLS, CancelRequest, StartupMessage, and authentication
+// (trust, md5, SCRAM-SHA-256 with channel binding) against users_file.
+#include <openssl/rand.h>
+#include <sys/socket.h>
+
+#include "pgweir/auth/scram.hpp"
+#include "pgweir/core/limits.hpp"
+#include "pgweir/core/log.hpp"
+#include "pgweir/net/message_io.hpp"
+#include "pgweir/server/server_connection.hpp"
+#include "session_impl.hpp"
+
+namespace pgweir::client {
+namespace {
+
+constexpr unsigned char k_tls_handshake_record = 0x16;
+// Negotiation packets (SSLRequest, GSSENCRequest) one connection may send before its StartupMessage.
+constexpr int k_max_negotiation_packets = 2;
+
+std::string auth_failed_message(std::string_view user) {
+  return "password authentication failed for user \"" + std::string(user) + "\"";
+}
+
+}  // namespace
+
+net::Task<void> Session::fail(CloseReason reason, std::string_view sqlstate, std::string message) {
+  reason_ = reason;
+  close_detail_ = message;
+  scratch_.clear();
+  protocol::append_error(scratch_, "FATAL", sqlstate, message);
+  co_await client_.write_all(scratch_);
+}
+
+net::Task<bool> Session::start_tls(bool direct) {
+  SSL* ssl = SSL_new(settings_->client_tls->get());
+  if (!ssl) {
+    reason_ = CloseReason::tls_failed;
+    co_return false;
+  }
+  if (auto ec = co_await client_.tls_handshake(ssl, true)) {
+    reason_ = CloseReason::tls_failed;
+    close_detail_ = ec == boost::system::errc::protocol_error ? tls::last_error() : ec.message();
+    co_return false;
+  }
+  if (direct) {
+    // Direct TLS must have negotiated ALPN "postgresql", so a TLS client of another protocol is not mistaken.
+    const unsigned char* alpn = nullptr;
+    unsigned int len = 0;
+    SSL_get0_alpn_selected(client_.ssl(), &alpn, &len);
+    if (len == 0) {
+      co_await fail(CloseReason::protocol_violation, "08P01",
+                    "received direct SSL connection request without ALPN protocol negotiation extension");
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+net::Task<void> Session::handle_cancel(const protocol::CancelRequest& req) {
+  reason_ = CloseReason::cancel_request;
+  auto target = env_.router.cancels().find({req.process_id, req.secret_key});
+  if (!target) co_return;
+  auto current = target->get();
+  if (!current) co_return;  // that client holds no server: nothing to cancel
+  co_await server::send_cancel(current->first, current->second, client_.executor());
+}
+
+net::Task<bool> Session::negotiate() {
+  // Direct TLS: the first byte is a TLS handshake record instead of a packet length.
+  if (auto ec = co_await client_.wait_readable()) {
+    reason_ = CloseReason::client_eof;
+    co_return false;
+  }
+  unsigned char first = 0;
+  if (::recv(client_.native_handle(), &first, 1, MSG_PEEK) == 1 && first == k_tls_handshake_record) {
+    if (!settings_->client_tls) {
+      reason_ = CloseReason::tls_failed;
+      close_detail_ = "direct TLS while tls.mode = disable";
+      co_return false;
+    }
+    if (!co_await start_tls(true)) co_return false;
+  }
+
+  std::string buffer;
+  int negotiations = 0;
+  for (;;) {
+    auto packet = co_await net::read_startup_packet(client_, buffer);
+    if (!packet) {
+      if (packet.error().message == "connection closed") {
+        reason_ = CloseReason::client_eof;
+        co_return false;
+      }
+      co_await fail(CloseReason::protocol_violation, "08P01", "invalid startup packet: " + packet.error().message);
+      co_return false;
+    }
+    auto parsed = protocol::parse_startup_packet(*packet);
+    if (!parsed) {
+      co_await fail(CloseReason::protocol_violation, "08P01", "invalid startup packet: " + parsed.error().message);
+      co_return false;
+    }
+    if (auto* cancel = std::get_if<protocol::CancelRequest>(&*parsed)) {
+      co_await handle_cancel(*cancel);
+      co_return false;
+    }
+    if (std::holds_alternative<protocol::SSLRequest>(*parsed) ||
+        std::holds_alternative<protocol::GSSENCRequest>(*parsed)) {
+      if (client_.is_tls() || ++negotiations > k_max_negotiation_packets) {
+        co_await fail(CloseReason::protocol_violation, "08P01", "unexpected encryption request");
+        co_return false;
+      }
+      bool ssl = std::holds_alternative<protocol::SSLRequest>(*parsed);
+      // Bytes sent along with the request, before our answer, would be read as if they came over TLS.
+      if (ssl && client_.has_buffered_input()) {
+        reason_ = CloseReason::protocol_violation;
+        close_detail_ = "received unencrypted data after SSL request";
+        co_return false;
+      }
+      char answer = ssl && settings_->client_tls ? 'S' : 'N';
+      if (auto ec = co_await client_.write_all(std::string_view(&answer, 1))) {
+        reason_ = CloseReason::client_error;
+        co_return false;
+      }
+      if (answer == 'S' && !co_await start_tls(false)) co_return false;
+      continue;
+    }
+    startup_ = std::move(std::get<protocol::StartupMessage>(*parsed));
+    break;
+  }
+
+  if (tls::tls_required(settings_->config->tls.mode) && !client_.is_tls()) {
+    co_await fail(CloseReason::tls_required, "28000", "TLS is required for connections to pgweir (tls.mode = " +
+                                                          std::string(config::to_string(settings_->config->tls.mode)) +
+                                                          ")");
+    co_return false;
+  }
+  if (const auto* u = startup_.find("user"); u && !u->empty()) {
+    user_ = *u;
+  } else {
+    co_await fail(CloseReason::protocol_violation, "28000", "no PostgreSQL user name specified in startup packet");
+    co_return false;
+  }
+  const auto* db = startup_.find("database");
+  database_ = db && !db->empty() ? *db : user_;
+
+  // Protocol 3.x with x > 0, or _pq_ options: answer with what we speak (3.0) and no options.
+  std::vector<std::string> unsupported;
+  for (const auto& [k, v] : startup_.parameters) {
+    if (k.starts_with("_pq_.")) unsupported.push_back(k);
+  }
+  if ((startup_.protocol_version & 0xffff) != 0 || !unsupported.empty()) {
+    std::string body;
+    auto put32 = [&](std::uint32_t v) {
+      char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                   static_cast<char>(v)};
+      body.append(b, 4);
+    };
+    put32(0);
+    put32(static_cast<std::uint32_t>(unsupported.size()));
+    for (const auto& name : unsupported) {
+      body += name;
+      body += '\0';
+    }
+    scratch_.clear();
+    scratch_ += protocol::backend::NegotiateProtocolVersion;
+    std::uint32_t len = static_cast<std::uint32_t>(body.size() + 4);
+    char l[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16), static_cast<char>(len >> 8),
+                 static_cast<char>(len)};
+    scratch_.append(l, 4);
+    scratch_ += body;
+    co_await client_.write_all(scratch_);
+  }
+
+  // Startup parameters for server connections: everything the client sent but user, database and protocol
+  // options, which pgweir answers itself.
+  for (const auto& [k, v] : startup_.parameters) {
+    if (k == "user" || k == "database" || k.starts_with("_pq_.") || k == "replication") continue;
+    server_params_.emplace_back(k, v);
+  }
+  if (const auto* r = startup_.find("replication"); r && *r != "false" && *r != "0" && *r != "off") {
+    co_await fail(CloseReason::protocol_violation, "08P01", "replication connections are not supported by pgweir");
+    co_return false;
+  }
+  co_return true;
+}
+
+net::Task<std::optional<std::string>> Session::read_auth_message(char expected_tag) {
+  std::string buffer;
+  auto msg = co_await net::read_message(client_, buffer, limits::k_max_auth_message);
+  if (!msg) {
+    reason_ = msg.error().message == "connection closed" ? CloseReason::client_eof : CloseReason::protocol_violation;
+    co_return std::nullopt;
+  }
+  if (msg->tag != expected_tag) {
+    if (msg->tag == protocol::frontend::Terminate) {
+      reason_ = CloseReason::client_terminate;
+      co_return std::nullopt;
+    }
+    co_await fail(CloseReason::protocol_violation, "08P01",
+                  std::string("expected password response, got message type ") + msg->tag);
+    co_return std::nullopt;
+  }
+  co_return std::string(msg->body);
+}
+
+net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
+  std::array<std::uint8_t, 4> salt{};
+  RAND_bytes(salt.data(), salt.size());
+  scratch_.clear();
+  protocol::append_authentication_md5(scratch_, salt);
+  if (co_await client_.write_all(scratch_)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  auto body = co_await read_auth_message(protocol::frontend::PasswordMessage);
+  if (!body) co_return false;
+  auto response = protocol::parse_password_message(*body);
+  if (!response) {
+    co_await fail(CloseReason::protocol_violation, "08P01", "invalid password packet");
+    co_return false;
+  }
+  if (!secret || !secret->md5 || !auth::verify_md5_response(*secret->md5, salt, *response)) {
+    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+    co_return false;
+  }
+  co_return true;
+}
+
+net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
+  // An unknown user, or one with no SCRAM secret, runs the whole exchange against a mock verifier and fails at
+  // the end, exactly like a wrong password.
+  auth::ScramSecret verifier = secret && secret->scram ? *secret->scram : auth::mock_scram_secret(user_);
+  std::optional<auth::ChannelBinding> binding;
+  std::vector<std::string_view> mechanisms;
+  if (client_.is_tls() && settings_->client_tls && !settings_->client_tls->end_point_hash().empty()) {
+    binding = auth::ChannelBinding{"tls-server-end-point", settings_->client_tls->end_point_hash()};
+    mechanisms.push_back("SCRAM-SHA-256-PLUS");
+  }
+  mechanisms.push_back("SCRAM-SHA-256");
+  auth::ScramServerExchange exchange(std::move(verifier), binding);
+
+  scratch_.clear();
+  protocol::append_authentication_sasl(scratch_, mechanisms);
+  if (co_await client_.write_all(scratch_)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  auto first = co_await read_auth_message(protocol::frontend::PasswordMessage);
+  if (!first) co_return false;
+  auto initial = protocol::parse_sasl_initial_response(*first);
+  if (!initial || !initial->data) {
+    co_await fail(CloseReason::protocol_violation, "08P01", "malformed SASL message");
+    co_return false;
+  }
+  auto server_first = exchange.handle_client_first(initial->mechanism, *initial->data);
+  if (!server_first) {
+    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+    co_return false;
+  }
+  scratch_.clear();
+  protocol::append_authentication_sasl_continue(scratch_, *server_first);
+  if (co_await client_.write_all(scratch_)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  auto final_msg = co_await read_auth_message(protocol::frontend::PasswordMessage);
+  if (!final_msg) co_return false;
+  auto server_final = exchange.handle_client_final(*final_msg);
+  if (!server_final || !secret || !secret->scram) {
+    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+    co_return false;
+  }
+  scratch_.clear();
+  protocol::append_authentication_sasl_final(scratch_, *server_final);
+  if (co_await client_.write_all(scratch_)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  co_return true;
+}
+
+net::Task<bool> Session::authenticate() {
+  const auto& cfg = *settings_->config;
+  const auth::UserSecret* secret = settings_->users ? settings_->users->find(user_) : nullptr;
+  if (secret && secret->is_plain()) client_password_ = secret->text;
+  bool ok = false;
+  switch (cfg.auth.method) {
+    case config::AuthMethod::trust:
+      // With a users_file, trust still only admits the users it lists.
+      ok = !settings_->users || secret != nullptr;
+      if (!ok) co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+      break;
+    case config::AuthMethod::md5:
+      // As PostgreSQL: md5 accepts a user whose only secret is a SCRAM verifier through SCRAM.
+      if (secret && !secret->md5 && secret->scram) {
+        ok = co_await auth_scram(secret);
+      } else {
+        ok = co_await auth_md5(secret);
+      }
+      break;
+    case config::AuthMethod::scram_sha_256:
+      ok = co_await auth_scram(secret);
+      break;
+    case config::AuthMethod::cert:
+    case config::AuthMethod::hba:
+      co_await fail(CloseReason::auth_failed, "28000",
+                    "auth.method \"" + std::string(config::to_string(cfg.auth.method)) +
+                        "\" is not available in this build of pgweir");
+      break;
+  }
+  if (!ok) co_return false;
+  scratch_.clear();
+  protocol::append_authentication_ok(scratch_);
+  if (co_await client_.write_all(scratch_)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace pgweir::client

@@ -1,0 +1,90 @@
+// The Session class, shared by the login and serve halves of a client session (private to src/client).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "pgweir/client/session.hpp"
+#include "pgweir/net/stream_scanner.hpp"
+#include "pgweir/net/transport.hpp"
+#include "pgweir/pool/pool.hpp"
+#include "pgweir/protocol/messages.hpp"
+
+namespace pgweir::client {
+
+// Parameters the server reports that pgweir keeps in step for each client (re-applied on another server).
+inline constexpr std::string_view k_tracked_parameters[] = {
+    "client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings", "application_name",
+    "search_path",
+};
+
+class Session {
+ public:
+  Session(net::Transport client, SessionEnv& env);
+  net::Task<void> run();
+
+  // Called on the session's executor.
+  void on_shutdown();
+  void on_kill();
+
+ private:
+  // ---- login.cpp
+  // Negotiation up to the StartupMessage; false when the session ends (reason_ set).
+  net::Task<bool> negotiate();
+  net::Task<bool> start_tls(bool direct);
+  net::Task<bool> authenticate();
+  net::Task<bool> auth_md5(const auth::UserSecret* secret);
+  net::Task<bool> auth_scram(const auth::UserSecret* secret);
+  net::Task<std::optional<std::string>> read_auth_message(char expected_tag);
+  net::Task<void> handle_cancel(const protocol::CancelRequest& req);
+  net::Task<void> fail(CloseReason reason, std::string_view sqlstate, std::string message);
+
+  // ---- session.cpp
+  net::Task<bool> attach(bool first);
+  net::Task<bool> sync_parameters();
+  net::Task<void> detach();
+  net::Task<CloseReason> serve();
+  net::Task<void> pump_client();
+  net::Task<void> pump_server();
+  bool server_clean() const;
+  void stop(CloseReason r) {
+    if (!end_) end_ = r;
+  }
+
+  net::Transport client_;
+  SessionEnv& env_;
+  std::uint64_t id_ = 0;
+  std::string peer_;
+  net::TimePoint started_;
+  CloseReason reason_ = CloseReason::client_eof;
+  std::string close_detail_;
+
+  std::shared_ptr<const router::Settings> settings_;
+  protocol::StartupMessage startup_;
+  std::string user_;
+  std::string database_;
+  std::optional<std::string> client_password_;  // plain, when users_file has it
+  server::StartupParams server_params_;         // startup parameters forwarded to server connections
+  config::PoolMode mode_ = config::PoolMode::session;
+
+  std::shared_ptr<pool::Pool> pool_;
+  pool::Lease lease_;
+  std::shared_ptr<router::CancelTarget> cancel_target_;
+  protocol::BackendKeyData key_{};
+  bool key_issued_ = false;
+  server::ParamMap believed_;  // parameter values the client has been told
+
+  // Relay state.
+  net::StreamScanner from_client_;
+  net::StreamScanner from_server_;
+  int pending_ = 0;        // Query/Sync/FunctionCall sent without their ReadyForQuery yet
+  bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
+  bool in_copy_ = false;
+  bool client_done_ = false;  // Terminate or EOF seen
+  bool shutdown_requested_ = false;
+  bool killed_ = false;
+  std::optional<CloseReason> end_;  // set by a pump to stop the relay
+  std::string scratch_;
+};
+
+}  // namespace pgweir::client

@@ -1,0 +1,276 @@
+// Transport: readiness-driven reads and gathered writes on a non-blocking fd, with or without TLS.
+#include "pgweir/net/transport.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <boost/asio/error.hpp>
+
+namespace pgweir::net {
+namespace {
+
+ErrorCode errno_code(int e) { return ErrorCode(e, boost::system::system_category()); }
+ErrorCode eof_code() { return asio::error::eof; }
+ErrorCode tls_error_code() { return boost::system::errc::make_error_code(boost::system::errc::protocol_error); }
+
+constexpr std::size_t k_max_iov = 64;
+// TLS records hold at most 16 KiB of plaintext; small buffers are coalesced to one record.
+constexpr std::size_t k_tls_coalesce = 16 * 1024;
+
+}  // namespace
+
+Transport::Transport(Socket socket) : socket_(std::move(socket)) {}
+
+Transport::Transport(Transport&& o) noexcept : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)) {}
+
+Transport& Transport::operator=(Transport&& o) noexcept {
+  if (this != &o) {
+    close();
+    socket_ = std::move(o.socket_);
+    ssl_ = std::exchange(o.ssl_, nullptr);
+  }
+  return *this;
+}
+
+Transport::~Transport() { close(); }
+
+void Transport::close() {
+  if (ssl_) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+  }
+  if (socket_.is_open()) {
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+  }
+}
+
+Task<ErrorCode> Transport::wait(bool for_write) {
+  auto [ec] = co_await socket_.async_wait(for_write ? Socket::wait_write : Socket::wait_read, use_tuple);
+  co_return ec;
+}
+
+bool Transport::has_buffered_input() {
+  if (ssl_ && SSL_pending(ssl_) > 0) return true;
+  char probe;
+  return ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+Task<ErrorCode> Transport::wait_readable() {
+  if (ssl_ && SSL_pending(ssl_) > 0) co_return ErrorCode{};
+  co_return co_await wait(false);
+}
+
+std::pair<ErrorCode, std::size_t> Transport::try_read(char* data, std::size_t size, bool& want_write) {
+  want_write = false;
+  if (ssl_) {
+    ERR_clear_error();
+    std::size_t n = 0;
+    if (SSL_read_ex(ssl_, data, size, &n) == 1) return {{}, n};
+    switch (SSL_get_error(ssl_, 0)) {
+      case SSL_ERROR_WANT_READ: return {ErrorCode(asio::error::would_block), 0};
+      case SSL_ERROR_WANT_WRITE: want_write = true; return {ErrorCode(asio::error::would_block), 0};
+      case SSL_ERROR_ZERO_RETURN: return {eof_code(), 0};
+      case SSL_ERROR_SYSCALL: return {errno != 0 ? errno_code(errno) : eof_code(), 0};
+      default: return {tls_error_code(), 0};
+    }
+  }
+  for (;;) {
+    ssize_t n = ::recv(socket_.native_handle(), data, size, 0);
+    if (n > 0) return {{}, static_cast<std::size_t>(n)};
+    if (n == 0) return {eof_code(), 0};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return {ErrorCode(asio::error::would_block), 0};
+    return {errno_code(errno), 0};
+  }
+}
+
+Task<std::pair<ErrorCode, std::size_t>> Transport::read_some(char* data, std::size_t size) {
+  for (;;) {
+    bool want_write = false;
+    auto [ec, n] = try_read(data, size, want_write);
+    if (ec != asio::error::would_block) co_return std::pair{ec, n};
+    if (auto wec = co_await wait(want_write)) co_return std::pair{wec, std::size_t{0}};
+  }
+}
+
+Task<ErrorCode> Transport::read_exact(char* data, std::size_t size) {
+  while (size > 0) {
+    auto [ec, n] = co_await read_some(data, size);
+    if (ec) co_return ec;
+    data += n;
+    size -= n;
+  }
+  co_return ErrorCode{};
+}
+
+Task<ErrorCode> Transport::write_all(std::string_view bytes) {
+  asio::const_buffer b(bytes.data(), bytes.size());
+  co_return co_await write_all(std::span<const asio::const_buffer>(&b, 1));
+}
+
+Task<ErrorCode> Transport::write_all(std::span<const asio::const_buffer> buffers) {
+  if (ssl_) {
+    // Coalesce into records of up to 16 KiB; larger buffers go out directly.
+    std::string staging;
+    auto flush = [&](const char* p, std::size_t n) -> Task<ErrorCode> {
+      while (n > 0) {
+        ERR_clear_error();
+        std::size_t written = 0;
+        if (SSL_write_ex(ssl_, p, n, &written) == 1) {
+          p += written;
+          n -= written;
+          continue;
+        }
+        switch (SSL_get_error(ssl_, 0)) {
+          case SSL_ERROR_WANT_WRITE:
+            if (auto ec = co_await wait(true)) co_return ec;
+            break;
+          case SSL_ERROR_WANT_READ:
+            if (auto ec = co_await wait(false)) co_return ec;
+            break;
+          case SSL_ERROR_SYSCALL: co_return errno != 0 ? errno_code(errno) : eof_code();
+          default: co_return tls_error_code();
+        }
+      }
+      co_return ErrorCode{};
+    };
+    for (const auto& b : buffers) {
+      auto p = static_cast<const char*>(b.data());
+      if (staging.size() + b.size() <= k_tls_coalesce) {
+        staging.append(p, b.size());
+        continue;
+      }
+      if (!staging.empty()) {
+        if (auto ec = co_await flush(staging.data(), staging.size())) co_return ec;
+        staging.clear();
+      }
+      if (b.size() <= k_tls_coalesce) {
+        staging.append(p, b.size());
+      } else if (auto ec = co_await flush(p, b.size())) {
+        co_return ec;
+      }
+    }
+    if (!staging.empty()) co_return co_await flush(staging.data(), staging.size());
+    co_return ErrorCode{};
+  }
+
+  std::array<iovec, k_max_iov> iov;
+  std::size_t count = 0;
+  std::size_t index = 0;     // next buffer not yet in iov
+  std::size_t offset = 0;    // bytes of buffers[first] already written
+  std::size_t first = 0;
+  while (first < buffers.size()) {
+    count = 0;
+    for (index = first; index < buffers.size() && count < k_max_iov; ++index) {
+      const auto& b = buffers[index];
+      std::size_t skip = index == first ? offset : 0;
+      if (b.size() == skip) continue;
+      iov[count].iov_base = const_cast<char*>(static_cast<const char*>(b.data()) + skip);
+      iov[count].iov_len = b.size() - skip;
+      ++count;
+    }
+    if (count == 0) break;
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = count;
+    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (auto ec = co_await wait(true)) co_return ec;
+        continue;
+      }
+      co_return errno_code(errno);
+    }
+    auto left = static_cast<std::size_t>(n);
+    while (first < buffers.size()) {
+      std::size_t avail = buffers[first].size() - offset;
+      if (left < avail) {
+        offset += left;
+        break;
+      }
+      left -= avail;
+      ++first;
+      offset = 0;
+    }
+  }
+  co_return ErrorCode{};
+}
+
+Task<ErrorCode> Transport::tls_handshake(SSL* ssl, bool server) {
+  if (ssl_) SSL_free(ssl_);
+  ssl_ = ssl;
+  if (SSL_set_fd(ssl_, socket_.native_handle()) != 1) co_return tls_error_code();
+  if (server) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+  }
+  for (;;) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) co_return ErrorCode{};
+    switch (SSL_get_error(ssl_, r)) {
+      case SSL_ERROR_WANT_READ:
+        if (auto ec = co_await wait(false)) co_return ec;
+        break;
+      case SSL_ERROR_WANT_WRITE:
+        if (auto ec = co_await wait(true)) co_return ec;
+        break;
+      case SSL_ERROR_SYSCALL: co_return errno != 0 ? errno_code(errno) : eof_code();
+      default: co_return tls_error_code();
+    }
+  }
+}
+
+void Transport::rehome(const Executor& executor) {
+  if (socket_.get_executor() == executor) return;
+  auto protocol = socket_.local_endpoint().protocol();
+  int fd = socket_.release();
+  socket_ = Socket(executor, protocol, fd);
+}
+
+void tune_socket(Socket& socket) {
+  boost::system::error_code ec;
+  socket.non_blocking(true, ec);
+  int fd = socket.native_handle();
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
+      (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  }
+}
+
+std::string peer_name(const Socket& socket) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(const_cast<Socket&>(socket).native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+    return "unknown";
+  char host[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  return "unix";
+}
+
+}  // namespace pgweir::net

@@ -1,0 +1,419 @@
+// Pool: lending server connections, FIFO waiters with direct hand-off, slot accounting under shared caps, upkeep.
+#include "pgweir/pool/pool.hpp"
+
+#include <algorithm>
+
+#include "pgweir/core/log.hpp"
+
+namespace pgweir::pool {
+namespace asio = boost::asio;
+
+// ---------------------------------------------------------------------------------------------
+// ConnectionCaps
+
+bool ConnectionCaps::try_reserve(const std::string& database, const std::string& user, int max_db, int max_user) {
+  std::lock_guard lock(mutex_);
+  int& db = per_db_[database];
+  int& us = per_user_[user];
+  if ((max_db > 0 && db >= max_db) || (max_user > 0 && us >= max_user)) return false;
+  ++db;
+  ++us;
+  return true;
+}
+
+void ConnectionCaps::release(const std::string& database, const std::string& user) {
+  std::lock_guard lock(mutex_);
+  if (auto it = per_db_.find(database); it != per_db_.end() && it->second > 0) --it->second;
+  if (auto it = per_user_.find(user); it != per_user_.end() && it->second > 0) --it->second;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lease
+
+Lease::Lease(std::shared_ptr<Pool> pool, std::unique_ptr<server::ServerConnection> conn)
+    : pool_(std::move(pool)), conn_(std::move(conn)) {}
+
+Lease& Lease::operator=(Lease&& o) noexcept {
+  if (this != &o) {
+    close();
+    pool_ = std::move(o.pool_);
+    conn_ = std::move(o.conn_);
+  }
+  return *this;
+}
+
+Lease::~Lease() { close(); }
+
+void Lease::give_back() {
+  if (conn_) pool_->give_back(std::move(conn_));
+}
+
+void Lease::close() {
+  if (!conn_) return;
+  {
+    std::lock_guard lock(pool_->mutex_);
+    --pool_->active_;
+  }
+  pool_->discard(std::move(conn_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pool
+
+struct Pool::Waiter {
+  explicit Waiter(net::Executor ex) : executor(ex), timer(ex), since(net::Clock::now()) {}
+  net::Executor executor;
+  asio::steady_timer timer;
+  std::unique_ptr<server::ServerConnection> handed;  // a connection given straight to this waiter
+  bool slot = false;                                 // room to open a connection was reserved for it
+  bool failed = false;                               // the pool closed
+  net::TimePoint since;
+
+  // Wakes the waiting coroutine on its own executor (timers are not thread-safe).
+  static void wake(const std::shared_ptr<Waiter>& w) {
+    asio::post(w->executor, [w] { w->timer.cancel(); });
+  }
+};
+
+Pool::Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps)
+    : key_(std::move(key)), caps_(caps), settings_(std::move(settings)), spec_(std::move(spec)) {}
+
+Pool::~Pool() {
+  for (auto& c : idle_) c->terminate();
+}
+
+bool Pool::try_reserve_locked() {
+  if (closed_) return false;
+  if (total_ >= settings_.size + settings_.max_overflow) return false;
+  if (!caps_.try_reserve(key_.database, key_.user, settings_.max_db_connections, settings_.max_user_connections))
+    return false;
+  ++total_;
+  return true;
+}
+
+void Pool::release_slot_locked() {
+  --total_;
+  caps_.release(key_.database, key_.user);
+}
+
+void Pool::slot_freed_locked() {
+  while (!waiters_.empty()) {
+    if (!try_reserve_locked()) return;
+    auto w = std::move(waiters_.front());
+    waiters_.pop_front();
+    w->slot = true;
+    ++connecting_;
+    Waiter::wake(w);
+    return;
+  }
+}
+
+std::unique_ptr<server::ServerConnection> Pool::take_idle_locked(const net::Executor& executor,
+                                                                 const std::string& signature, bool any_signature) {
+  // Most recently used first: it is warm, and the least used ones age out under idle_timeout.
+  auto best = idle_.end();
+  for (auto it = idle_.end(); it != idle_.begin();) {
+    --it;
+    if (!any_signature && (*it)->signature() != signature) continue;
+    if ((*it)->transport().executor() == executor) {
+      best = it;
+      break;
+    }
+    if (best == idle_.end()) best = it;
+  }
+  if (best == idle_.end()) return nullptr;
+  auto conn = std::move(*best);
+  idle_.erase(best);
+  return conn;
+}
+
+net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::StartupParams parameters) {
+  server::LoginSpec spec;
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(mutex_);
+    spec = spec_;
+    generation = generation_;
+  }
+  spec.parameters = std::move(parameters);
+  auto result = co_await server::connect(spec, executor);
+  std::unique_lock lock(mutex_);
+  --connecting_;
+  if (auto* err = std::get_if<server::ConnectError>(&result)) {
+    release_slot_locked();
+    slot_freed_locked();
+    co_return AcquireError{AcquireFailure::connect_failed, std::move(*err)};
+  }
+  auto conn = std::move(std::get<0>(result));
+  conn->set_generation(generation);
+  ++active_;
+  lock.unlock();
+  log::debug("server_connected", {{"pool", key_.to_string()}, {"server_id", conn->id()},
+                                  {"server", conn->endpoint().to_string()}});
+  co_return Lease(shared_from_this(), std::move(conn));
+}
+
+net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupParams parameters) {
+  const std::string signature = server::make_signature(parameters);
+  std::shared_ptr<Waiter> waiter;
+  for (;;) {
+    std::unique_lock lock(mutex_);
+    if (closed_) co_return AcquireError{AcquireFailure::closed, {}};
+    std::unique_ptr<server::ServerConnection> conn;
+    if (waiter) {
+      // Woken: by a hand-off, a reserved slot, the pool closing, or the deadline.
+      if (waiter->handed) {
+        conn = std::move(waiter->handed);  // counted active by the giver
+        --active_;
+      } else if (waiter->slot) {
+        lock.unlock();
+        co_return co_await open_with_slot(executor, std::move(parameters));
+      } else if (waiter->failed) {
+        co_return AcquireError{AcquireFailure::closed, {}};
+      } else {
+        waiters_.erase(std::remove(waiters_.begin(), waiters_.end(), waiter), waiters_.end());
+        ++timeouts_;
+        co_return AcquireError{AcquireFailure::timeout, {}};
+      }
+      waiter.reset();
+    }
+    if (!conn) conn = take_idle_locked(executor, signature, false);
+    if (!conn && try_reserve_locked()) {
+      ++connecting_;
+      lock.unlock();
+      co_return co_await open_with_slot(executor, std::move(parameters));
+    }
+    if (!conn) conn = take_idle_locked(executor, signature, true);
+    if (conn) {
+      if (conn->signature() != signature || conn->generation() != generation_) {
+        // Logged in with other startup parameters (or an old DSN): replace it with one that fits, in its slot.
+        ++connecting_;
+        lock.unlock();
+        conn->terminate();
+        co_return co_await open_with_slot(executor, std::move(parameters));
+      }
+      auto now = net::Clock::now();
+      bool expired = settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime;
+      bool ping = !expired && settings_.pre_ping.count() > 0 && now - conn->idle_since() >= settings_.pre_ping;
+      auto ping_timeout = settings_.connect_timeout.count() > 0 ? settings_.connect_timeout : std::chrono::seconds(10);
+      if (expired) {
+        release_slot_locked();
+        lock.unlock();
+        conn->terminate();
+        lock.lock();
+        slot_freed_locked();
+        continue;
+      }
+      ping ? ++testing_ : ++active_;
+      lock.unlock();
+      conn->transport().rehome(executor);
+      if (ping) {
+        auto ok = co_await conn->run_control_query("", ping_timeout);
+        lock.lock();
+        --testing_;
+        if (!ok || conn->transaction_status() != 'I') {
+          log::info("server_ping_failed", {{"pool", key_.to_string()}, {"server_id", conn->id()},
+                                           {"error", ok ? std::string("not idle") : ok.error().message}});
+          release_slot_locked();
+          slot_freed_locked();
+          lock.unlock();
+          conn->terminate();
+          continue;
+        }
+        ++active_;
+        lock.unlock();
+      }
+      co_return Lease(shared_from_this(), std::move(conn));
+    }
+    // Wait for a hand-off or for room.
+    waiter = std::make_shared<Waiter>(executor);
+    if (settings_.timeout.count() > 0) {
+      waiter->timer.expires_after(settings_.timeout);
+    } else {
+      waiter->timer.expires_at(net::TimePoint::max());
+    }
+    waiters_.push_back(waiter);
+    lock.unlock();
+    co_await waiter->timer.async_wait(net::use_tuple);
+  }
+}
+
+void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
+  std::unique_lock lock(mutex_);
+  --active_;
+  auto now = net::Clock::now();
+  bool expired = settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime;
+  if (closed_ || expired || conn->generation() != generation_) {
+    lock.unlock();
+    discard(std::move(conn));
+    return;
+  }
+  conn->mark_idle();
+  if (!waiters_.empty()) {
+    auto w = std::move(waiters_.front());
+    waiters_.pop_front();
+    ++active_;
+    w->handed = std::move(conn);
+    Waiter::wake(w);
+    return;
+  }
+  idle_.push_back(std::move(conn));
+}
+
+void Pool::discard(std::unique_ptr<server::ServerConnection> conn) {
+  {
+    std::lock_guard lock(mutex_);
+    release_slot_locked();
+    slot_freed_locked();
+  }
+  log::debug("server_closed", {{"pool", key_.to_string()}, {"server_id", conn->id()}});
+  conn->terminate();
+}
+
+void Pool::update(config::PoolSettings settings, server::LoginSpec spec, bool spec_changed) {
+  std::vector<std::unique_ptr<server::ServerConnection>> stale;
+  {
+    std::lock_guard lock(mutex_);
+    settings_ = std::move(settings);
+    spec_ = std::move(spec);
+    if (spec_changed) {
+      ++generation_;
+      stale.swap(idle_);
+      for (std::size_t i = 0; i < stale.size(); ++i) release_slot_locked();
+    }
+    // A larger pool may have room for waiters now.
+    while (!waiters_.empty() && try_reserve_locked()) {
+      auto w = std::move(waiters_.front());
+      waiters_.pop_front();
+      w->slot = true;
+      ++connecting_;
+      Waiter::wake(w);
+    }
+  }
+  for (auto& c : stale) c->terminate();
+}
+
+void Pool::close() {
+  std::vector<std::unique_ptr<server::ServerConnection>> stale;
+  std::deque<std::shared_ptr<Waiter>> waiters;
+  {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    stale.swap(idle_);
+    for (std::size_t i = 0; i < stale.size(); ++i) release_slot_locked();
+    waiters.swap(waiters_);
+    for (auto& w : waiters) w->failed = true;
+  }
+  for (auto& w : waiters) Waiter::wake(w);
+  for (auto& c : stale) c->terminate();
+}
+
+void Pool::reconnect() {
+  std::vector<std::unique_ptr<server::ServerConnection>> stale;
+  {
+    std::lock_guard lock(mutex_);
+    ++generation_;
+    stale.swap(idle_);
+    for (std::size_t i = 0; i < stale.size(); ++i) release_slot_locked();
+    slot_freed_locked();
+  }
+  for (auto& c : stale) c->terminate();
+}
+
+PoolSnapshot Pool::snapshot() const {
+  std::lock_guard lock(mutex_);
+  PoolSnapshot s;
+  s.key = key_;
+  s.settings = settings_;
+  s.idle = static_cast<int>(idle_.size());
+  s.active = active_;
+  s.connecting = connecting_;
+  s.testing = testing_;
+  s.waiting = static_cast<int>(waiters_.size());
+  s.total = total_;
+  s.timeouts = timeouts_;
+  if (!waiters_.empty())
+    s.max_wait = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now() - waiters_.front()->since);
+  return s;
+}
+
+config::PoolSettings Pool::settings() const {
+  std::lock_guard lock(mutex_);
+  return settings_;
+}
+
+server::LoginSpec Pool::login_spec() const {
+  std::lock_guard lock(mutex_);
+  return spec_;
+}
+
+bool Pool::is_closed() const {
+  std::lock_guard lock(mutex_);
+  return closed_;
+}
+
+bool Pool::has_waiters() const {
+  std::lock_guard lock(mutex_);
+  return !waiters_.empty();
+}
+
+int Pool::maintain(net::TimePoint now) {
+  std::vector<std::unique_ptr<server::ServerConnection>> stale;
+  int deficit = 0;
+  {
+    std::lock_guard lock(mutex_);
+    // Oldest-idle first; idle_ is ordered by last use.
+    for (auto it = idle_.begin(); it != idle_.end();) {
+      auto& c = *it;
+      bool idle_expired = settings_.idle_timeout.count() > 0 && now - c->idle_since() >= settings_.idle_timeout &&
+                          total_ > settings_.min_idle;
+      bool too_old = settings_.max_lifetime.count() > 0 && now - c->created_at() >= settings_.max_lifetime;
+      if (idle_expired || too_old || c->generation() != generation_) {
+        stale.push_back(std::move(c));
+        it = idle_.erase(it);
+        release_slot_locked();
+      } else {
+        ++it;
+      }
+    }
+    // Room freed elsewhere (a shared cap) goes to waiters.
+    while (!waiters_.empty() && try_reserve_locked()) {
+      auto w = std::move(waiters_.front());
+      waiters_.pop_front();
+      w->slot = true;
+      ++connecting_;
+      Waiter::wake(w);
+    }
+    if (!closed_) deficit = std::max(0, settings_.min_idle - total_);
+  }
+  for (auto& c : stale) {
+    log::debug("server_closed", {{"pool", key_.to_string()}, {"server_id", c->id()}, {"reason", "idle_or_lifetime"}});
+    c->terminate();
+  }
+  return deficit;
+}
+
+net::Task<void> Pool::prefill(net::Executor executor) {
+  {
+    std::lock_guard lock(mutex_);
+    if (total_ >= settings_.min_idle || !try_reserve_locked()) co_return;
+    ++connecting_;
+  }
+  auto result = co_await open_with_slot(executor, {});
+  if (auto* lease = std::get_if<Lease>(&result)) lease->give_back();
+}
+
+bool Pool::evict_one_idle() {
+  std::unique_ptr<server::ServerConnection> victim;
+  {
+    std::lock_guard lock(mutex_);
+    if (idle_.empty()) return false;
+    victim = std::move(idle_.front());
+    idle_.erase(idle_.begin());
+    release_slot_locked();
+  }
+  victim->terminate();
+  return true;
+}
+
+}  // namespace pgweir::pool

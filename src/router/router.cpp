@@ -1,0 +1,234 @@
+// Router: settings snapshot and reload reconciliation, pool lookup, cancel map.
+#include "pgweir/router/router.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "pgweir/core/log.hpp"
+
+namespace pgweir::router {
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+
+LoadedSettings load_settings(const std::string& path) {
+  LoadedSettings out;
+  auto loaded = config::load_file(path);
+  if (!loaded.errors.empty()) {
+    out.errors = std::move(loaded.errors);
+    return out;
+  }
+  auto settings = std::make_shared<Settings>();
+  settings->config = loaded.config;
+  const auto& cfg = *settings->config;
+  if (!cfg.auth.users_file.empty()) {
+    std::ifstream in(cfg.auth.users_file, std::ios::binary);
+    if (!in) {
+      out.errors.push_back({cfg.auth.users_file, 0, 0, "cannot read auth.users_file"});
+    } else {
+      std::stringstream text;
+      text << in.rdbuf();
+      auto users = std::make_shared<auth::UsersFile>(auth::parse_users_file(text.str()));
+      for (const auto& e : users->errors) out.errors.push_back({cfg.auth.users_file, e.line, e.column, e.message});
+      settings->users = std::move(users);
+    }
+  }
+  if (tls::tls_offered(cfg.tls.mode)) {
+    auto ctx = tls::make_server_context(cfg.tls);
+    if (!ctx) {
+      out.errors.push_back({cfg.path, 0, 0, "[tls]: " + ctx.error().message});
+    } else {
+      settings->client_tls = std::move(*ctx);
+    }
+  }
+  for (const auto& [name, db] : cfg.databases) {
+    auto ctx = tls::make_client_context(db.target);
+    if (!ctx) {
+      out.errors.push_back({cfg.path, 0, 0, "[databases." + name + "] dsn: " + ctx.error().message});
+    } else {
+      settings->server_tls.emplace(name, std::move(*ctx));
+    }
+  }
+  if (out.errors.empty()) out.settings = std::move(settings);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancel
+
+void CancelTarget::set(const server::Endpoint& endpoint, protocol::BackendKeyData key) {
+  std::lock_guard lock(mutex_);
+  target_.emplace(endpoint, key);
+}
+
+void CancelTarget::clear() {
+  std::lock_guard lock(mutex_);
+  target_.reset();
+}
+
+std::optional<std::pair<server::Endpoint, protocol::BackendKeyData>> CancelTarget::get() const {
+  std::lock_guard lock(mutex_);
+  return target_;
+}
+
+protocol::BackendKeyData CancelMap::issue(const std::shared_ptr<CancelTarget>& target) {
+  protocol::BackendKeyData key;
+  std::lock_guard lock(mutex_);
+  for (;;) {
+    std::uint32_t raw[2];
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw), sizeof raw) != 1) {
+      // The RNG failing is not a reason to refuse clients; fall back to a counter-based key that is still unique.
+      static std::uint32_t counter = 0;
+      raw[0] = ++counter;
+      raw[1] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(target.get()));
+    }
+    key.process_id = raw[0] & 0x7fffffff;  // positive, as PostgreSQL's PIDs
+    key.secret_key = raw[1];
+    if (key.process_id != 0 && !entries_.contains(key.process_id)) break;
+  }
+  entries_.emplace(key.process_id, std::pair{key.secret_key, std::weak_ptr<CancelTarget>(target)});
+  return key;
+}
+
+void CancelMap::remove(const protocol::BackendKeyData& key) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(key.process_id);
+}
+
+std::shared_ptr<CancelTarget> CancelMap::find(const protocol::BackendKeyData& key) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key.process_id);
+  if (it == entries_.end()) return nullptr;
+  if (CRYPTO_memcmp(&it->second.first, &key.secret_key, sizeof key.secret_key) != 0) return nullptr;
+  return it->second.second.lock();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Router
+
+Router::Router(std::shared_ptr<const Settings> settings) : settings_(std::move(settings)) {}
+
+server::LoginSpec Router::make_spec(const Settings& s, const config::DatabaseConfig& db, const std::string& database,
+                                    const std::string& user,
+                                    const std::optional<std::string>& client_password) const {
+  server::LoginSpec spec;
+  const auto& dsn = db.target;
+  std::vector<std::string> hosts = dsn.hosts;
+  if (hosts.empty()) hosts.push_back("/var/run/postgresql");
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    std::uint16_t port = 5432;
+    if (dsn.ports.size() == 1) {
+      port = dsn.ports[0];
+    } else if (i < dsn.ports.size()) {
+      port = dsn.ports[i];
+    }
+    spec.endpoints.push_back({hosts[i], port});
+  }
+  auto mode = tls::parse_ssl_mode(dsn.sslmode);
+  spec.ssl_mode = mode ? *mode : tls::ServerSslMode::prefer;
+  if (auto it = s.server_tls.find(db.name); it != s.server_tls.end()) spec.tls = it->second;
+  if (!dsn.user.empty()) {
+    spec.user = dsn.user;
+    if (!dsn.password.empty()) {
+      spec.password = dsn.password;
+    } else if (db.password) {
+      spec.password = db.password;
+    }
+  } else {
+    spec.user = user;
+    if (db.password) {
+      spec.password = db.password;
+    } else if (!dsn.password.empty()) {
+      spec.password = dsn.password;
+    } else {
+      spec.password = client_password;
+    }
+  }
+  spec.database = dsn.dbname.empty() ? database : dsn.dbname;
+  auto settings = s.config->pool_settings(database, user);
+  spec.connect_timeout = settings.connect_timeout;
+  if (dsn.connect_timeout_seconds > 0) spec.connect_timeout = std::chrono::seconds(dsn.connect_timeout_seconds);
+  return spec;
+}
+
+std::shared_ptr<pool::Pool> Router::pool_for(const std::string& database, const std::string& user,
+                                             const std::optional<std::string>& client_password) {
+  auto s = settings();
+  const auto* db = s->config->find_database(database);
+  if (!db) return nullptr;
+  pool::PoolKey key{database, user};
+  std::lock_guard lock(mutex_);
+  auto it = pools_.find(key);
+  if (it != pools_.end() && !it->second.pool->is_closed()) {
+    if (it->second.client_password == client_password || !client_password) return it->second.pool;
+    // The client's password changed in users_file: new logins use it.
+    it->second.client_password = client_password;
+    it->second.pool->update(it->second.pool->settings(), make_spec(*s, *db, database, user, client_password), true);
+    return it->second.pool;
+  }
+  auto pool = std::make_shared<pool::Pool>(key, s->config->pool_settings(database, user),
+                                           make_spec(*s, *db, database, user, client_password), caps_);
+  pools_[key] = PoolEntry{pool, db->name, client_password};
+  return pool;
+}
+
+void Router::apply(std::shared_ptr<const Settings> settings) {
+  auto old = this->settings();
+  settings_.store(settings, std::memory_order_release);
+  std::lock_guard lock(mutex_);
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    auto& [key, entry] = *it;
+    const auto* db = settings->config->find_database(key.database);
+    if (!db) {
+      log::info("pool_removed", {{"pool", key.to_string()}});
+      entry.pool->close();
+      it = pools_.erase(it);
+      continue;
+    }
+    auto new_spec = make_spec(*settings, *db, key.database, key.user, entry.client_password);
+    const auto* old_db = old->config->find_database(key.database);
+    bool changed = !old_db || old_db->name != db->name || !(*old_db == *db);
+    auto new_settings = settings->config->pool_settings(key.database, key.user);
+    if (changed || !(new_settings == entry.pool->settings())) {
+      entry.pool->update(new_settings, std::move(new_spec), changed);
+      entry.database_entry = db->name;
+    }
+    ++it;
+  }
+}
+
+std::vector<std::shared_ptr<pool::Pool>> Router::pools() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<pool::Pool>> out;
+  out.reserve(pools_.size());
+  for (const auto& [k, e] : pools_) out.push_back(e.pool);
+  return out;
+}
+
+void Router::maintain(net::Executor executor) {
+  auto now = net::Clock::now();
+  for (const auto& pool : pools()) {
+    int deficit = pool->maintain(now);
+    for (int i = 0; i < deficit; ++i) net::asio::co_spawn(executor, pool->prefill(executor), net::asio::detached);
+  }
+  // A pool whose waiters are held back by max_db_connections/max_user_connections gets room from idle
+  // connections of sibling pools.
+  auto all = pools();
+  for (const auto& pool : all) {
+    if (!pool->has_waiters()) continue;
+    auto s = pool->settings();
+    if (s.max_db_connections == 0 && s.max_user_connections == 0) continue;
+    for (const auto& other : all) {
+      if (other == pool) continue;
+      bool shares = (s.max_db_connections > 0 && other->key().database == pool->key().database) ||
+                    (s.max_user_connections > 0 && other->key().user == pool->key().user);
+      if (shares && other->evict_one_idle()) break;
+    }
+    pool->maintain(now);
+  }
+}
+
+}  // namespace pgweir::router
