@@ -60,9 +60,10 @@ net::Task<void> Session::handle_cancel(const protocol::CancelRequest& req) {
   reason_ = CloseReason::cancel_request;
   auto target = env_.router.cancels().find({req.process_id, req.secret_key});
   if (!target) co_return;
-  auto current = target->get();
+  auto current = target->begin_cancel();
   if (!current) co_return;  // that client holds no server: nothing to cancel
   co_await server::send_cancel(current->first, current->second, client_.executor());
+  target->end_cancel();
 }
 
 net::Task<bool> Session::negotiate() {

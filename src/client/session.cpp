@@ -36,6 +36,22 @@ void append_set(std::string& sql, std::string_view name, std::string_view value)
   sql += "';";
 }
 
+// What the client is told when pgweir ends its session (nothing when the client ended it).
+std::optional<std::pair<std::string_view, std::string>> closing_message(CloseReason r) {
+  switch (r) {
+    case CloseReason::shutdown: return std::pair{"57P01", "terminating connection due to administrator command"};
+    case CloseReason::admin_kill: return std::pair{"57P01", "client killed by administrator command"};
+    case CloseReason::client_idle_timeout: return std::pair{"57P05", "terminating connection due to idle timeout (client_idle_timeout)"};
+    case CloseReason::idle_transaction_timeout:
+      return std::pair{"25P03", "terminating connection due to idle-in-transaction timeout (idle_transaction_timeout)"};
+    case CloseReason::transaction_not_allowed:
+      return std::pair{"08P01", "transaction blocks are not allowed in statement pooling mode"};
+    case CloseReason::server_closed: return std::pair{"08006", "server connection closed unexpectedly"};
+    case CloseReason::protocol_violation: return std::pair{"08P01", "invalid message from client"};
+    default: return std::nullopt;
+  }
+}
+
 std::string duration_text(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
   return std::to_string(d.count()) + "ms";
@@ -61,6 +77,9 @@ std::string_view to_string(CloseReason r) {
     case CloseReason::shutdown: return "shutdown";
     case CloseReason::admin_kill: return "admin_kill";
     case CloseReason::cancel_request: return "cancel_request";
+    case CloseReason::client_idle_timeout: return "client_idle_timeout";
+    case CloseReason::idle_transaction_timeout: return "idle_transaction_timeout";
+    case CloseReason::transaction_not_allowed: return "transaction_not_allowed";
   }
   return "unknown";
 }
@@ -112,6 +131,12 @@ Session::Session(net::Transport client, SessionEnv& env)
   peer_ = net::peer_name(client_.socket());
 }
 
+Session::~Session() {
+  // Also reached when the session's coroutine is destroyed without finishing (process exit).
+  if (id_ != 0) env_.registry.remove(id_);
+  if (key_issued_) env_.router.cancels().remove(key_);
+}
+
 void Session::on_shutdown() {
   shutdown_requested_ = true;
   // Wake a pump blocked on the client so it can see whether the session is idle.
@@ -139,8 +164,8 @@ net::Task<bool> Session::sync_parameters() {
     if (it == have.end() || it->second != value) append_set(sql, name, value);
   }
   if (sql.empty()) co_return true;
-  auto timeout = pool_->settings().connect_timeout;
-  auto ok = co_await lease_->run_control_query(sql, timeout.count() > 0 ? timeout : std::chrono::seconds(10));
+  auto timeout = pool_settings_.connect_timeout;
+  auto ok = co_await lease_->run_control_query(sql, timeout.count() > 0 ? timeout : std::chrono::milliseconds(10'000));
   if (!ok) {
     log::warn("parameter_sync_failed", {{"client_id", id_}, {"server_id", lease_->id()}, {"error", ok.error().message}});
     co_return false;
@@ -206,25 +231,55 @@ net::Task<bool> Session::attach(bool first) {
 net::Task<void> Session::detach() {
   cancel_target_->clear();
   if (!lease_) co_return;
-  bool clean = server_clean() && lease_->transaction_status() == 'I';
-  if (clean && mode_ == config::PoolMode::session) {
-    auto s = pool_->settings();
-    if (!s.reset_query.empty()) {
-      auto timeout = s.connect_timeout.count() > 0 ? s.connect_timeout : std::chrono::milliseconds(10'000);
-      auto ok = co_await lease_->run_control_query(s.reset_query, timeout);
-      clean = ok && lease_->transaction_status() == 'I';
+  // A cancel already on its way to this server must land before anyone else can be running a query there.
+  if (cancel_target_->cancels_in_flight() > 0) {
+    asio::steady_timer wait(client_.executor());
+    auto deadline = net::Clock::now() + limits::k_cancel_timeout;
+    while (cancel_target_->cancels_in_flight() > 0 && net::Clock::now() < deadline) {
+      wait.expires_after(std::chrono::milliseconds(10));
+      co_await wait.async_wait(net::use_tuple);
     }
+  }
+  bool clean = server_clean() && lease_->transaction_status() == 'I';
+  if (clean && mode_ == config::PoolMode::session && !release_requested_ && !pool_settings_.reset_query.empty()) {
+    auto timeout =
+        pool_settings_.connect_timeout.count() > 0 ? pool_settings_.connect_timeout : std::chrono::milliseconds(10'000);
+    auto ok = co_await lease_->run_control_query(pool_settings_.reset_query, timeout);
+    clean = ok && lease_->transaction_status() == 'I';
   }
   from_server_.release_memory();
   if (clean) {
     lease_.give_back();
   } else {
-    log::info("server_closed", {{"client_id", id_}, {"server_id", lease_->id()}, {"reason", "client_left_dirty"}});
+    const char* why = pending_ > 0 ? "client_left_mid_query" : in_copy_ ? "client_left_mid_copy" :
+                      lease_->transaction_status() != 'I' ? "client_left_in_transaction" : "client_left_mid_message";
+    log::info("server_closed", {{"client_id", id_}, {"server_id", lease_->id()}, {"reason", why}});
+    if (pending_ > 0) {
+      // A query still running would keep its locks until it next writes to the closed socket: cancel it first.
+      co_await server::send_cancel(lease_->endpoint(), lease_->backend_key(), client_.executor());
+    }
     lease_.close();
   }
   pending_ = 0;
   unsynced_ = false;
   in_copy_ = false;
+  release_requested_ = false;
+  from_client_ = net::StreamScanner();
+  from_server_ = net::StreamScanner();
+}
+
+// Writes segments in batches of gathered buffers.
+static net::Task<net::ErrorCode> write_segments(net::Transport& to, const net::Segments& out) {
+  std::array<asio::const_buffer, 16> bufs;
+  std::size_t i = 0;
+  for (auto seg : out) {
+    if (i == bufs.size()) {
+      if (auto ec = co_await to.write_all(std::span(bufs.data(), i))) co_return ec;
+      i = 0;
+    }
+    bufs[i++] = asio::const_buffer(seg.data(), seg.size());
+  }
+  co_return co_await to.write_all(std::span(bufs.data(), i));
 }
 
 // Client -> server. Streams bodies through; looks only at tags, and holds Terminate back.
@@ -240,8 +295,8 @@ net::Task<void> Session::pump_client() {
     void on_passthrough(char tag, std::uint32_t) {
       switch (tag) {
         case fe::Query:
-        case fe::FunctionCall: ++s.pending_; break;
-        case fe::Sync: ++s.pending_; s.unsynced_ = false; break;
+        case fe::FunctionCall: s.begin_query(); break;
+        case fe::Sync: s.begin_query(); s.unsynced_ = false; break;
         case fe::Parse:
         case fe::Bind:
         case fe::Execute:
@@ -257,60 +312,58 @@ net::Task<void> Session::pump_client() {
   Hooks hooks{*this};
   net::Chunk chunk;
   net::Segments out;
+  auto& server = lease_->transport();
   for (;;) {
     if (auto ec = co_await client_.wait_readable()) {
-      if (end_) co_return;  // the other direction ended the relay
-      if (ec == asio::error::operation_aborted && shutdown_requested_ && !killed_) {
-        if (server_clean() && (!lease_ || lease_->transaction_status() == 'I')) {
+      if (relay_stopping()) co_return;  // the other direction ended or released
+      if (killed_) {
+        stop(CloseReason::admin_kill);
+        co_return;
+      }
+      if (ec == asio::error::operation_aborted && shutdown_requested_) {
+        if (idle_at_boundary()) {
           stop(CloseReason::shutdown);
           co_return;
         }
         continue;  // in a transaction: let it finish
       }
-      stop(killed_ ? CloseReason::admin_kill : CloseReason::client_error);
+      stop(CloseReason::client_error);
       co_return;
     }
     chunk.acquire();
     auto [ec, n] = co_await client_.read_some(chunk.data(), chunk.size());
     if (ec) {
       stop(ec == asio::error::eof ? CloseReason::client_eof : CloseReason::client_error);
-      client_done_ = true;
       co_return;
     }
+    last_client_io_ = net::Clock::now();
     out.clear();
     if (const char* err = from_client_.feed(std::string_view(chunk.data(), n), hooks, out)) {
       close_detail_ = err;
       stop(CloseReason::protocol_violation);
       co_return;
     }
-    if (!out.empty()) {
-      std::array<asio::const_buffer, 16> bufs;
-      std::size_t i = 0;
-      for (auto s : out) {
-        if (i == bufs.size()) {
-          if (co_await lease_->transport().write_all(std::span(bufs.data(), i))) {
-            stop(CloseReason::server_closed);
-            co_return;
-          }
-          i = 0;
-        }
-        bufs[i++] = asio::const_buffer(s.data(), s.size());
-      }
-      if (co_await lease_->transport().write_all(std::span(bufs.data(), i))) {
-        stop(CloseReason::server_closed);
-        co_return;
-      }
+    if (!out.empty() && co_await write_segments(server, out)) {
+      stop(CloseReason::server_closed);
+      co_return;
     }
     chunk.reset();
     if (hooks.terminate) {
-      client_done_ = true;
       stop(CloseReason::client_terminate);
       co_return;
     }
   }
 }
 
-// Server -> client. Tracks ReadyForQuery and ParameterStatus; everything streams through.
+void Session::begin_query() {
+  if (pending_++ == 0) {
+    query_started_ = net::Clock::now();
+    query_cancelled_ = false;
+  }
+}
+
+// Server -> client. Tracks ReadyForQuery and ParameterStatus; everything streams through. In transaction and
+// statement mode, the server is released at the first idle ReadyForQuery with nothing outstanding.
 net::Task<void> Session::pump_server() {
   struct Hooks {
     Session& s;
@@ -337,6 +390,7 @@ net::Task<void> Session::pump_server() {
   auto& server = lease_->transport();
   for (;;) {
     if (auto ec = co_await server.wait_readable()) {
+      if (relay_stopping()) co_return;
       stop(killed_ ? CloseReason::admin_kill : CloseReason::server_closed);
       co_return;
     }
@@ -352,39 +406,119 @@ net::Task<void> Session::pump_server() {
       stop(CloseReason::server_closed);
       co_return;
     }
-    if (!out.empty()) {
-      std::array<asio::const_buffer, 16> bufs;
-      std::size_t i = 0;
-      for (auto s : out) {
-        if (i == bufs.size()) {
-          if (co_await client_.write_all(std::span(bufs.data(), i))) {
-            stop(CloseReason::client_error);
-            co_return;
-          }
-          i = 0;
-        }
-        bufs[i++] = asio::const_buffer(s.data(), s.size());
-      }
-      if (co_await client_.write_all(std::span(bufs.data(), i))) {
-        stop(CloseReason::client_error);
-        co_return;
-      }
+    if (!out.empty() && co_await write_segments(client_, out)) {
+      stop(CloseReason::client_error);
+      co_return;
     }
     chunk.reset();
-    if (shutdown_requested_ && server_clean() && lease_->transaction_status() == 'I') {
+    if (pending_ > 0 || !server_clean()) continue;
+    char status = lease_->transaction_status();
+    if (mode_ == config::PoolMode::statement && status != 'I') {
+      stop(CloseReason::transaction_not_allowed);
+      co_return;
+    }
+    if (status != 'I') continue;
+    if (shutdown_requested_) {
       stop(CloseReason::shutdown);
+      co_return;
+    }
+    if (mode_ != config::PoolMode::session) {
+      release_requested_ = true;
       co_return;
     }
   }
 }
 
-net::Task<CloseReason> Session::serve() {
+// Times out idle clients, idle transactions and long queries. Runs beside the relay when any is configured.
+net::Task<void> Session::watchdog() {
+  asio::steady_timer timer(client_.executor());
+  const auto client_idle = settings_->config->server.client_idle_timeout;
+  const auto idle_tx = pool_settings_.idle_transaction_timeout;
+  const auto query = pool_settings_.query_timeout;
   for (;;) {
-    end_.reset();
-    co_await (pump_client() || pump_server());
-    CloseReason reason = end_.value_or(CloseReason::client_error);
-    co_return reason;
+    auto now = net::Clock::now();
+    auto next = now + std::chrono::seconds(1);
+    if (lease_ && pending_ > 0 && query.count() > 0 && !query_cancelled_) {
+      auto deadline = query_started_ + query;
+      if (now >= deadline) {
+        query_cancelled_ = true;
+        log::info("query_timeout", {{"client_id", id_}, {"server_id", lease_->id()}});
+        if (auto target = cancel_target_->begin_cancel()) {
+          asio::co_spawn(
+              client_.executor(),
+              [t = cancel_target_, dest = *target, ex = client_.executor()]() -> net::Task<void> {
+                co_await server::send_cancel(dest.first, dest.second, ex);
+                t->end_cancel();
+              },
+              asio::detached);
+        }
+      } else {
+        next = std::min(next, deadline);
+      }
+    }
+    if (pending_ == 0 && server_clean() && !attaching_) {
+      bool in_tx = lease_ && lease_->transaction_status() != 'I';
+      auto limit = in_tx ? idle_tx : client_idle;
+      if (limit.count() > 0) {
+        auto deadline = last_client_io_ + limit;
+        if (now >= deadline) {
+          stop(in_tx ? CloseReason::idle_transaction_timeout : CloseReason::client_idle_timeout);
+          co_return;
+        }
+        next = std::min(next, deadline);
+      }
+    }
+    timer.expires_at(next);
+    co_await timer.async_wait(net::use_tuple);
   }
+}
+
+// The relay: attach when the client has something to say (transaction mode), run both directions, and give the
+// server back at each transaction boundary.
+net::Task<void> Session::relay() {
+  for (;;) {
+    if (!lease_) {
+      if (auto ec = co_await client_.wait_readable()) {
+        if (end_) co_return;
+        if (killed_) {
+          stop(CloseReason::admin_kill);
+        } else if (ec == asio::error::operation_aborted && shutdown_requested_) {
+          stop(CloseReason::shutdown);
+        } else {
+          stop(CloseReason::client_error);
+        }
+        co_return;
+      }
+      if (shutdown_requested_) {
+        stop(CloseReason::shutdown);
+        co_return;
+      }
+      last_client_io_ = net::Clock::now();
+      attaching_ = true;
+      bool attached = co_await attach(false);
+      attaching_ = false;
+      if (!attached) {
+        stop(reason_);
+        co_return;
+      }
+    }
+    co_await (pump_client() || pump_server());
+    if (end_) co_return;
+    if (release_requested_) co_await detach();
+  }
+}
+
+net::Task<CloseReason> Session::serve() {
+  last_client_io_ = net::Clock::now();
+  end_.reset();
+  bool watch = settings_->config->server.client_idle_timeout.count() > 0 ||
+               pool_settings_.idle_transaction_timeout.count() > 0 || pool_settings_.query_timeout.count() > 0;
+  if (watch) {
+    co_await (relay() || watchdog());
+  } else {
+    co_await relay();
+  }
+  co_return end_.value_or(CloseReason::client_error);
 }
 
 net::Task<void> Session::run() {
@@ -424,7 +558,8 @@ net::Task<void> Session::run() {
     } else if (!(pool_ = env_.router.pool_for(database_, user_, client_password_))) {
       co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
     } else {
-      mode_ = pool_->settings().mode;
+      pool_settings_ = pool_->settings();
+      mode_ = pool_settings_.mode;
       cancel_target_ = std::make_shared<router::CancelTarget>();
       key_ = env_.router.cancels().issue(cancel_target_);
       key_issued_ = true;
@@ -441,23 +576,23 @@ net::Task<void> Session::run() {
           reason_ = CloseReason::client_error;
         } else {
           std::string().swap(scratch_);
+          if (mode_ != config::PoolMode::session) {
+            // The login's server goes back at once: the client gets one when it sends something.
+            release_requested_ = true;
+            co_await detach();
+          }
           reason_ = co_await serve();
-          if (reason_ == CloseReason::shutdown) {
+          if (auto notice = closing_message(reason_)) {
             scratch_.clear();
-            protocol::append_error(scratch_, "FATAL", "57P01", "terminating connection due to administrator command");
-            co_await client_.write_all(scratch_);
-          } else if (reason_ == CloseReason::admin_kill) {
-            scratch_.clear();
-            protocol::append_error(scratch_, "FATAL", "57P01", "client killed by administrator command");
+            protocol::append_error(scratch_, "FATAL", notice->first, notice->second);
             co_await client_.write_all(scratch_);
           }
         }
+        release_requested_ = false;
         co_await detach();
       }
-      env_.registry.remove(id_);
     }
   }
-  if (key_issued_) env_.router.cancels().remove(key_);
 
   auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
   if (id_ != 0) {

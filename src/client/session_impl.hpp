@@ -21,6 +21,9 @@ inline constexpr std::string_view k_tracked_parameters[] = {
 class Session {
  public:
   Session(net::Transport client, SessionEnv& env);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
   net::Task<void> run();
 
   // Called on the session's executor.
@@ -44,9 +47,15 @@ class Session {
   net::Task<bool> sync_parameters();
   net::Task<void> detach();
   net::Task<CloseReason> serve();
+  net::Task<void> relay();
+  net::Task<void> watchdog();
   net::Task<void> pump_client();
   net::Task<void> pump_server();
+  // The relay is winding down: a pump ended it, or the server is being released (transaction mode).
+  bool relay_stopping() const { return end_.has_value() || release_requested_; }
+  bool idle_at_boundary() const { return server_clean() && (!lease_ || lease_->transaction_status() == 'I'); }
   bool server_clean() const;
+  void begin_query();
   void stop(CloseReason r) {
     if (!end_) end_ = r;
   }
@@ -84,6 +93,12 @@ class Session {
   bool shutdown_requested_ = false;
   bool killed_ = false;
   std::optional<CloseReason> end_;  // set by a pump to stop the relay
+  bool release_requested_ = false;  // transaction/statement mode: the server goes back at this boundary
+  config::PoolSettings pool_settings_;
+  net::TimePoint last_client_io_;
+  net::TimePoint query_started_;
+  bool query_cancelled_ = false;
+  bool attaching_ = false;         // waiting for a server connection: not idle    // query_timeout fired for the running query
   std::string scratch_;
 };
 

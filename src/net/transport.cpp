@@ -65,6 +65,14 @@ bool Transport::has_buffered_input() {
   return ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
+bool Transport::idle_and_open() {
+  if (!socket_.is_open()) return false;
+  if (ssl_ && SSL_pending(ssl_) > 0) return false;
+  char probe;
+  ssize_t n = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 Task<ErrorCode> Transport::wait_readable() {
   if (ssl_ && SSL_pending(ssl_) > 0) co_return ErrorCode{};
   co_return co_await wait(false);

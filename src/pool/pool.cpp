@@ -193,7 +193,8 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
         co_return co_await open_with_slot(executor, std::move(parameters));
       }
       auto now = net::Clock::now();
-      bool expired = settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime;
+      bool expired = (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||
+                     !conn->transport().idle_and_open();
       bool ping = !expired && settings_.pre_ping.count() > 0 && now - conn->idle_since() >= settings_.pre_ping;
       auto ping_timeout = settings_.connect_timeout.count() > 0 ? settings_.connect_timeout : std::chrono::seconds(10);
       if (expired) {

@@ -69,9 +69,20 @@ void CancelTarget::clear() {
   target_.reset();
 }
 
-std::optional<std::pair<server::Endpoint, protocol::BackendKeyData>> CancelTarget::get() const {
+std::optional<CancelTarget::Target> CancelTarget::begin_cancel() {
   std::lock_guard lock(mutex_);
+  if (target_) ++in_flight_;
   return target_;
+}
+
+void CancelTarget::end_cancel() {
+  std::lock_guard lock(mutex_);
+  --in_flight_;
+}
+
+int CancelTarget::cancels_in_flight() const {
+  std::lock_guard lock(mutex_);
+  return in_flight_;
 }
 
 protocol::BackendKeyData CancelMap::issue(const std::shared_ptr<CancelTarget>& target) {

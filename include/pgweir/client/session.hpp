@@ -33,6 +33,9 @@ enum class CloseReason {
   shutdown,
   admin_kill,
   cancel_request,      // the connection only carried a CancelRequest
+  client_idle_timeout,
+  idle_transaction_timeout,
+  transaction_not_allowed,  // statement mode: a multi-statement transaction was started
 };
 std::string_view to_string(CloseReason);
 

@@ -43,6 +43,9 @@ class Transport {
   Task<ErrorCode> tls_handshake(SSL* ssl, bool server);
   // True when decrypted or raw bytes are already buffered (e.g. bytes that arrived after an SSLRequest).
   bool has_buffered_input();
+  // For a connection that sat idle: false when the peer closed it or sent something unasked (an idle server
+  // that was terminated sends its FATAL and closes). One non-blocking peek.
+  bool idle_and_open();
 
   // Moves the fd to another executor. Only while no operation is pending.
   void rehome(const Executor& executor);

@@ -50,6 +50,7 @@ class Lease {
   explicit operator bool() const { return conn_ != nullptr; }
   server::ServerConnection& operator*() { return *conn_; }
   server::ServerConnection* operator->() { return conn_.get(); }
+  const server::ServerConnection* operator->() const { return conn_.get(); }
   server::ServerConnection* get() { return conn_.get(); }
   Pool& pool() { return *pool_; }
 

@@ -33,15 +33,22 @@ struct LoadedSettings {
 LoadedSettings load_settings(const std::string& path);
 
 // The server connection a client's cancel should reach, updated as the client gets and gives back servers.
+// A cancel in flight holds the server connection back from the next client until it has been delivered, so a late
+// cancel never reaches someone else's query.
 class CancelTarget {
  public:
+  using Target = std::pair<server::Endpoint, protocol::BackendKeyData>;
   void set(const server::Endpoint& endpoint, protocol::BackendKeyData key);
   void clear();
-  std::optional<std::pair<server::Endpoint, protocol::BackendKeyData>> get() const;
+  // The current target, counted as one cancel in flight; nullopt when the client holds no server.
+  std::optional<Target> begin_cancel();
+  void end_cancel();
+  int cancels_in_flight() const;
 
  private:
   mutable std::mutex mutex_;
-  std::optional<std::pair<server::Endpoint, protocol::BackendKeyData>> target_;
+  std::optional<Target> target_;
+  int in_flight_ = 0;
 };
 
 class CancelMap {
