@@ -337,6 +337,7 @@ net::Task<void> Session::pump_client() {
       co_return;
     }
     last_client_io_ = net::Clock::now();
+    pool_->stats().bytes_received.fetch_add(n, std::memory_order_relaxed);
     out.clear();
     if (const char* err = from_client_.feed(std::string_view(chunk.data(), n), hooks, out)) {
       close_detail_ = err;
@@ -359,6 +360,23 @@ void Session::begin_query() {
   if (pending_++ == 0) {
     query_started_ = net::Clock::now();
     query_cancelled_ = false;
+    if (lease_ && lease_->transaction_status() == 'I') xact_started_ = query_started_;
+  }
+}
+
+void Session::end_query(char status) {
+  if (pending_ == 0) return;
+  if (--pending_ > 0) return;
+  auto now = net::Clock::now();
+  auto& st = pool_->stats();
+  auto us = [](net::Clock::duration d) {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  };
+  st.queries.fetch_add(1, std::memory_order_relaxed);
+  st.query_time_us.fetch_add(us(now - query_started_), std::memory_order_relaxed);
+  if (status == 'I') {
+    st.transactions.fetch_add(1, std::memory_order_relaxed);
+    st.xact_time_us.fetch_add(us(now - xact_started_), std::memory_order_relaxed);
   }
 }
 
@@ -371,8 +389,10 @@ net::Task<void> Session::pump_server() {
     Verdict on_message(char tag, std::string_view whole) {
       auto body = whole.substr(protocol::k_header_size);
       if (tag == be::ReadyForQuery) {
-        if (auto st = protocol::parse_ready_for_query(body)) s.lease_->set_transaction_status(*st);
-        if (s.pending_ > 0) --s.pending_;
+        char status = 'E';
+        if (auto st = protocol::parse_ready_for_query(body)) status = *st;
+        s.lease_->set_transaction_status(status);
+        s.end_query(status);
         s.in_copy_ = false;
       } else if (auto ps = protocol::parse_parameter_status(body)) {
         s.lease_->set_parameter(ps->name, ps->value);
@@ -406,9 +426,14 @@ net::Task<void> Session::pump_server() {
       stop(CloseReason::server_closed);
       co_return;
     }
-    if (!out.empty() && co_await write_segments(client_, out)) {
-      stop(CloseReason::client_error);
-      co_return;
+    if (!out.empty()) {
+      std::size_t bytes = 0;
+      for (auto seg : out) bytes += seg.size();
+      pool_->stats().bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+      if (co_await write_segments(client_, out)) {
+        stop(CloseReason::client_error);
+        co_return;
+      }
     }
     chunk.reset();
     if (pending_ > 0 || !server_clean()) continue;
@@ -559,6 +584,11 @@ net::Task<void> Session::run() {
       co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
     } else {
       pool_settings_ = pool_->settings();
+      pool_->client_joined();
+      struct Leave {
+        pool::Pool& p;
+        ~Leave() { p.client_left(); }
+      } leave{*pool_};
       mode_ = pool_settings_.mode;
       cancel_target_ = std::make_shared<router::CancelTarget>();
       key_ = env_.router.cancels().issue(cancel_target_);

@@ -56,6 +56,7 @@ class Session {
   bool idle_at_boundary() const { return server_clean() && (!lease_ || lease_->transaction_status() == 'I'); }
   bool server_clean() const;
   void begin_query();
+  void end_query(char status);
   void stop(CloseReason r) {
     if (!end_) end_ = r;
   }
@@ -97,6 +98,7 @@ class Session {
   config::PoolSettings pool_settings_;
   net::TimePoint last_client_io_;
   net::TimePoint query_started_;
+  net::TimePoint xact_started_;
   bool query_cancelled_ = false;
   bool attaching_ = false;         // waiting for a server connection: not idle    // query_timeout fired for the running query
   std::string scratch_;

@@ -140,6 +140,7 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   std::unique_lock lock(mutex_);
   --connecting_;
   if (auto* err = std::get_if<server::ConnectError>(&result)) {
+    stats_.connect_errors.fetch_add(1, std::memory_order_relaxed);
     release_slot_locked();
     slot_freed_locked();
     co_return AcquireError{AcquireFailure::connect_failed, std::move(*err)};
@@ -236,6 +237,10 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
     waiters_.push_back(waiter);
     lock.unlock();
     co_await waiter->timer.async_wait(net::use_tuple);
+    stats_.waits.fetch_add(1, std::memory_order_relaxed);
+    stats_.wait_time_us.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                      net::Clock::now() - waiter->since).count()),
+                                  std::memory_order_relaxed);
   }
 }
 
@@ -333,6 +338,7 @@ PoolSnapshot Pool::snapshot() const {
   s.waiting = static_cast<int>(waiters_.size());
   s.total = total_;
   s.timeouts = timeouts_;
+  s.clients = clients_.load(std::memory_order_relaxed);
   if (!waiters_.empty())
     s.max_wait = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now() - waiters_.front()->since);
   return s;

@@ -2,6 +2,7 @@
 // idle/lifetime reaping, pre-ping, and the Lease that hands a connection out and takes it back.
 #pragma once
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -74,6 +75,19 @@ struct AcquireError {
 
 using AcquireResult = std::variant<Lease, AcquireError>;
 
+// Totals since the pool was created, updated by the sessions that use it (relaxed atomics).
+struct PoolStats {
+  std::atomic<std::uint64_t> transactions{0};   // ReadyForQuery with idle status
+  std::atomic<std::uint64_t> queries{0};        // ReadyForQuery answering a Query, Sync or FunctionCall
+  std::atomic<std::uint64_t> bytes_received{0}; // from clients
+  std::atomic<std::uint64_t> bytes_sent{0};     // to clients
+  std::atomic<std::uint64_t> xact_time_us{0};
+  std::atomic<std::uint64_t> query_time_us{0};
+  std::atomic<std::uint64_t> wait_time_us{0};   // clients waiting for a server connection
+  std::atomic<std::uint64_t> waits{0};          // acquisitions that had to wait
+  std::atomic<std::uint64_t> connect_errors{0};
+};
+
 struct PoolSnapshot {
   PoolKey key;
   config::PoolSettings settings;
@@ -85,6 +99,7 @@ struct PoolSnapshot {
   int total = 0;
   std::chrono::microseconds max_wait{0};  // the oldest waiter's wait so far
   std::uint64_t timeouts = 0;             // clients that gave up waiting
+  int clients = 0;                        // logged-in clients routed to this pool
 };
 
 class Pool : public std::enable_shared_from_this<Pool> {
@@ -121,6 +136,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool evict_one_idle();
   bool has_waiters() const;
 
+  PoolStats& stats() { return stats_; }
+  void client_joined() { clients_.fetch_add(1, std::memory_order_relaxed); }
+  void client_left() { clients_.fetch_sub(1, std::memory_order_relaxed); }
+
  private:
   friend class Lease;
   struct Waiter;
@@ -149,6 +168,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   int total_ = 0;
   std::uint64_t timeouts_ = 0;
   bool closed_ = false;
+  PoolStats stats_;
+  std::atomic<int> clients_{0};
 };
 
 }  // namespace pgweir::pool
