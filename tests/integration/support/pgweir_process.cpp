@@ -1,0 +1,95 @@
+// Test harness: Pgweir starts the daemon under test from a TOML text, knows its port and log, and
+// signals it (reload, shutdown) the way an operator would.
+#include "support/pgweir_process.hpp"
+
+#include <csignal>
+#include <stdexcept>
+#include <thread>
+
+#include "support/net.hpp"
+#include "support/pq.hpp"
+
+#ifndef PGWEIR_BINARY
+#define PGWEIR_BINARY ""
+#endif
+
+namespace pgweir::test {
+
+std::string pgweir_binary() { return PGWEIR_BINARY; }
+
+std::string substitute(std::string text, const std::map<std::string, std::string>& vars) {
+  for (const auto& [key, value] : vars) {
+    for (auto pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + value.size()))
+      text.replace(pos, key.size(), value);
+  }
+  return text;
+}
+
+Pgweir::Pgweir(const std::string& toml, PgweirOptions options) : port_(free_port()) {
+  if (pgweir_binary().empty()) throw std::runtime_error("the pgweir target was not built: no binary to test");
+  log_path_ = dir_.file("pgweir.log");
+  // Another test process may bind our free port first: then pgweir exits saying so, and we try another.
+  for (int attempt = 1;; ++attempt) {
+    config_path_ = dir_.write("pgweir.toml", expand(toml));
+    child_ = Child({pgweir_binary(), "-c", config_path_}, log_path_, options.env);
+    if (!options.wait_ready) return;
+    auto failure = wait_listening(options);
+    if (failure.empty()) return;
+    bool port_taken = log_text().find("in use") != std::string::npos;
+    if (!port_taken || attempt == 3) throw std::runtime_error(failure);
+    dir_.write("pgweir.log", "");
+    port_ = free_port();
+  }
+}
+
+std::string Pgweir::wait_listening(const PgweirOptions& options) {
+  auto where = options.wait_host + ":" + std::to_string(port_);
+  auto deadline = std::chrono::steady_clock::now() + options.ready_timeout;
+  for (;;) {
+    if (!child_.running()) {
+      auto code = child_.wait(0ms);
+      return "pgweir exited with status " + std::to_string(code.value_or(-1)) + " before listening on " + where +
+             "\nconfig:\n" + read_file(config_path_) + "\nlog:\n" + log_text();
+    }
+    if (can_connect(options.wait_host, port_)) return {};
+    if (std::chrono::steady_clock::now() >= deadline) {
+      child_.kill();
+      return "pgweir did not listen on " + where + " within " + std::to_string(options.ready_timeout.count()) +
+             " ms\nconfig:\n" + read_file(config_path_) + "\nlog:\n" + log_text();
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+Pgweir::~Pgweir() {
+  if (child_.running()) stop();
+}
+
+std::string Pgweir::expand(const std::string& toml) const {
+  return substitute(toml, {{"@PORT@", std::to_string(port_)}, {"@DIR@", dir_.path()}});
+}
+
+std::string Pgweir::log_text() const { return read_file(log_path_); }
+
+std::string Pgweir::conninfo(const std::string& db, const std::string& user, const std::string& password,
+                             const std::string& extra) const {
+  auto s = "host=127.0.0.1 port=" + std::to_string(port_) + " dbname=" + conninfo_quote(db) +
+           " user=" + conninfo_quote(user) + " connect_timeout=30";
+  if (!password.empty()) s += " password=" + conninfo_quote(password);
+  if (extra.find("sslmode") == std::string::npos) s += " sslmode=disable";
+  if (!extra.empty()) s += " " + extra;
+  return s;
+}
+
+void Pgweir::rewrite_config(const std::string& toml) { dir_.write("pgweir.toml", expand(toml)); }
+
+void Pgweir::reload() { child_.signal(SIGHUP); }
+
+std::optional<int> Pgweir::stop(std::chrono::milliseconds timeout) {
+  child_.signal(SIGTERM);
+  auto code = child_.wait(timeout);
+  if (!code) child_.kill();
+  return code;
+}
+
+}  // namespace pgweir::test

@@ -1,0 +1,284 @@
+// Integration tests, SPEC §1 and §2 [server]: the command line (--check, --version), psql over TCP, unix
+// socket and IPv6, client limits and login timeout, and graceful shutdown on SIGTERM.
+#include "common.hpp"
+
+#include <csignal>
+#include <regex>
+#include <thread>
+
+namespace pgweir::test {
+namespace {
+
+void ensure_role(const std::string& user) {
+  auto& pg = shared_cluster();
+  if (pg.exec("SELECT count(*) FROM pg_roles WHERE rolname = '" + user + "'") == "0")
+    pg.exec("CREATE ROLE " + user + " LOGIN");
+}
+
+// Session-mode pgweir, trust auth, [databases.appdb] = the cluster's "postgres" database.
+std::string config(const std::string& server_extra = "", const std::string& auth = "method = \"trust\"",
+                   const std::string& listen = "\"127.0.0.1:@PORT@\"") {
+  return with_cluster(R"(
+[server]
+listen = [)" + listen + R"(]
+shutdown_timeout = "30s"
+)" + server_extra + R"(
+
+[tls]
+mode = "disable"
+
+[auth]
+)" + auth + R"(
+
+[pool]
+mode = "session"
+size = 5
+max_overflow = 0
+
+[metrics]
+listen = ""
+
+[databases.appdb]
+dsn = "postgresql://127.0.0.1:@PGPORT@/postgres?sslmode=disable"
+)");
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+RunResult psql(const std::string& conninfo, const std::string& sql, const std::string& password) {
+  return run({pg_bin("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", conninfo, "-c", sql},
+             {{"PGPASSWORD", password}, {"PGSSLMODE", "disable"}}, 60s);
+}
+
+// ---- command line ----
+
+TEST_CASE("pgweir --version exits 0 and prints the version") {
+  auto r = run({pgweir_binary(), "--version"});
+  CHECK_MESSAGE(r.exit_code == 0, "pgweir --version exited " << r.exit_code << ":\n" << r.output);
+  CHECK_MESSAGE(r.output.find(PGWEIR_EXPECTED_VERSION) != std::string::npos,
+                "pgweir --version should print " << PGWEIR_EXPECTED_VERSION << ", printed:\n" << r.output);
+}
+
+TEST_CASE("pgweir --check validates a config file") {
+  TempDir dir;
+  const std::string valid_text = R"([server]
+listen = ["127.0.0.1:6432"]
+
+[tls]
+mode = "disable"
+
+[auth]
+method = "trust"
+
+[pool]
+mode = "session"
+size = 5
+
+[databases.appdb]
+dsn = "${PGWEIR_IT_DSN:-postgresql://127.0.0.1:5432/postgres}"
+)";
+
+  SUBCASE("a valid config exits 0") {
+    auto file = dir.write("valid.toml", valid_text);
+    auto r = run({pgweir_binary(), "--check", "-c", file}, {}, 30s);
+    CHECK_MESSAGE(r.exit_code == 0, "--check of a valid config exited " << r.exit_code << ":\n" << r.output);
+  }
+
+  SUBCASE("a mistyped key is reported at its line with a suggestion") {
+    auto file = dir.write("typo.toml", R"([server]
+listen = ["127.0.0.1:6432"]
+
+[pool]
+sise = 5
+)");
+    auto r = run({pgweir_binary(), "--check", "-c", file}, {}, 30s);
+    INFO("output:\n" << r.output);
+    CHECK_MESSAGE(r.exit_code == 1, "--check of a config with an unknown key: expected exit 1, got " << r.exit_code);
+    CHECK_MESSAGE(std::regex_search(r.output, std::regex(std::regex_replace(file, std::regex(R"([.^$|()\[\]{}*+?\\])"),
+                                                                            R"(\$&)") + R"(:5:\d+: )")),
+                  "expected an error at " << file << ":5:COL: (the line of `sise`)");
+    CHECK_MESSAGE(r.output.find("sise") != std::string::npos, "the message should name the unknown key `sise`");
+    CHECK_MESSAGE(r.output.find("did you mean") != std::string::npos, "expected a \"did you mean\" hint");
+    CHECK_MESSAGE(r.output.find("size") != std::string::npos, "the hint should suggest `size`");
+  }
+
+  SUBCASE("every error is reported, not just the first") {
+    auto file = dir.write("two.toml", R"([server]
+lisen = ["127.0.0.1:6432"]
+
+[pool]
+sise = 5
+)");
+    auto r = run({pgweir_binary(), "--check", "-c", file}, {}, 30s);
+    INFO("output:\n" << r.output);
+    CHECK(r.exit_code == 1);
+    CHECK_MESSAGE(r.output.find(file + ":2:") != std::string::npos, "expected an error at " << file << ":2: (lisen)");
+    CHECK_MESSAGE(r.output.find(file + ":5:") != std::string::npos, "expected an error at " << file << ":5: (sise)");
+  }
+
+  SUBCASE("an unset ${VAR} is an error naming the variable") {
+    auto file = dir.write("unset.toml", substitute(valid_text, {{"PGWEIR_IT_DSN:-postgresql://127.0.0.1:5432/postgres",
+                                                                 "PGWEIR_IT_UNSET_VARIABLE"}}));
+    auto r = run({pgweir_binary(), "--check", "-c", file}, {}, 30s);
+    INFO("output:\n" << r.output);
+    CHECK_MESSAGE(r.exit_code == 1, "--check with an unset variable: expected exit 1, got " << r.exit_code);
+    CHECK_MESSAGE(r.output.find("PGWEIR_IT_UNSET_VARIABLE") != std::string::npos, "the error should name the variable");
+    CHECK_MESSAGE(r.output.find(file + ":15:") != std::string::npos, "expected the error at " << file << ":15:");
+  }
+
+  SUBCASE("a set ${VAR} is substituted") {
+    auto file = dir.write("set.toml", substitute(valid_text, {{"PGWEIR_IT_DSN:-postgresql://127.0.0.1:5432/postgres",
+                                                               "PGWEIR_IT_SET_VARIABLE"}}));
+    auto r = run({pgweir_binary(), "--check", "-c", file},
+                 {{"PGWEIR_IT_SET_VARIABLE", "postgresql://127.0.0.1:5432/postgres"}}, 30s);
+    CHECK_MESSAGE(r.exit_code == 0, "--check with a set variable exited " << r.exit_code << ":\n" << r.output);
+  }
+}
+
+// ---- listeners ----
+
+TEST_CASE("psql through pgweir over TCP and the unix socket") {
+  auto& pg = shared_cluster();
+  pg.create_role("psql_user", "psql-pw");
+  TempDir files;
+  auto users = files.write("userlist.txt", "\"psql_user\" \"psql-pw\"\n");
+  Pgweir p(config("unix_socket_dir = \"@DIR@\"", "method = \"scram-sha-256\"\nusers_file = \"" + users + "\""));
+  PGWEIR_LOG_ON_FAILURE(p);
+  auto port = std::to_string(p.port());
+
+  auto tcp = psql("host=127.0.0.1 port=" + port + " dbname=appdb user=psql_user", "select 1", "psql-pw");
+  CHECK_MESSAGE(tcp.exit_code == 0, "psql over TCP exited " << tcp.exit_code << ":\n" << tcp.output);
+  CHECK_MESSAGE(trimmed(tcp.output) == "1", "psql over TCP printed '" << tcp.output << "', expected 1");
+
+  auto unix_socket = psql("host=" + p.dir() + " port=" + port + " dbname=appdb user=psql_user",
+                          "select current_user", "psql-pw");
+  CHECK_MESSAGE(unix_socket.exit_code == 0, "psql over the unix socket " << p.dir() << "/.s.PGSQL." << port
+                                                                         << " exited " << unix_socket.exit_code << ":\n"
+                                                                         << unix_socket.output);
+  CHECK_MESSAGE(trimmed(unix_socket.output) == "psql_user", "psql over the unix socket printed '" << unix_socket.output
+                                                                                                  << "'");
+
+  auto wrong = psql("host=127.0.0.1 port=" + port + " dbname=appdb user=psql_user", "select 1", "not-the-password");
+  CHECK_MESSAGE(wrong.exit_code != 0, "psql with a wrong password succeeded");
+}
+
+TEST_CASE("psql through an IPv6 listener") {
+  if (!has_ipv6_loopback()) {
+    MESSAGE("skipped: this machine has no ::1");
+    return;
+  }
+  ensure_role("it_user");
+  PgweirOptions options;
+  options.wait_host = "::1";
+  Pgweir p(config("", "method = \"trust\"", "\"[::1]:@PORT@\""), options);
+  PGWEIR_LOG_ON_FAILURE(p);
+  auto r = psql("host=::1 port=" + std::to_string(p.port()) + " dbname=appdb user=it_user", "select 1", "");
+  CHECK_MESSAGE(r.exit_code == 0, "psql over [::1] exited " << r.exit_code << ":\n" << r.output);
+  CHECK_MESSAGE(trimmed(r.output) == "1", "psql over [::1] printed '" << r.output << "'");
+}
+
+// ---- limits ----
+
+TEST_CASE("max_client_connections = 3 refuses a 4th client with 53300") {
+  ensure_role("it_user");
+  Pgweir p(config("max_client_connections = 3"));
+  PGWEIR_LOG_ON_FAILURE(p);
+
+  std::vector<PgConn> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back(p.conninfo("appdb", "it_user"));
+    REQUIRE_MESSAGE(clients.back().ok(), "client " << i + 1 << " of 3 was refused: " << clients.back().error_text());
+    REQUIRE(clients.back().exec("SELECT 1").ok);
+  }
+  auto fourth = connect_and_query(p.conninfo("appdb", "it_user"), "SELECT 1");
+  CHECK_MESSAGE(!fourth.ok, "a 4th client got in with max_client_connections = 3");
+  CHECK_MESSAGE(fourth.error.sqlstate == "53300", "4th client: expected SQLSTATE 53300, got " << fourth.error.sqlstate
+                                                                                            << " " << fourth.error.message);
+
+  // Once one leaves there is room again (pgweir notices the close asynchronously: retry for a while).
+  clients.front().close();
+  QueryResult again;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    again = connect_and_query(p.conninfo("appdb", "it_user"), "SELECT 1");
+    if (!again.ok) std::this_thread::sleep_for(100ms);
+  } while (!again.ok && std::chrono::steady_clock::now() < deadline);
+  CHECK_MESSAGE(again.ok, "after a client left, a new one was still refused: " << again.error.sqlstate << " "
+                                                                              << again.error.message);
+}
+
+TEST_CASE("client_login_timeout closes a client that never sends a startup packet") {
+  ensure_role("it_user");
+  Pgweir p(config("client_login_timeout = \"1s\""));
+  PGWEIR_LOG_ON_FAILURE(p);
+
+  TcpClient silent("127.0.0.1", p.port());
+  CHECK_MESSAGE(silent.wait_closed(10s), "pgweir kept a silent client open for 10 s with client_login_timeout = 1s");
+
+  auto r = connect_and_query(p.conninfo("appdb", "it_user"), "SELECT 1");
+  CHECK_MESSAGE(r.ok, "a normal client after the timed-out one failed: " << r.error.sqlstate << " " << r.error.message);
+}
+
+// ---- shutdown ----
+
+TEST_CASE("SIGTERM with an idle client: the client is closed and pgweir exits 0") {
+  ensure_role("it_user");
+  Pgweir p(config());
+  PGWEIR_LOG_ON_FAILURE(p);
+  PgConn idle(p.conninfo("appdb", "it_user"));
+  REQUIRE_MESSAGE(idle.ok(), idle.error_text());
+  REQUIRE(idle.exec("SELECT 1").ok);
+
+  p.signal(SIGTERM);
+  // shutdown_timeout is 30s: an idle client must be closed at once, not waited for.
+  auto code = p.wait(20s);
+  CHECK_MESSAGE(code.has_value(), "pgweir was still running 20 s after SIGTERM with only an idle client");
+  if (code) CHECK_MESSAGE(*code == 0, "pgweir exited " << *code << " after SIGTERM, expected 0");
+  CHECK_MESSAGE(!idle.exec("SELECT 1").ok, "the idle client could still run a query after pgweir shut down");
+}
+
+TEST_CASE("SIGTERM with a client inside BEGIN: it may COMMIT, then is disconnected, and pgweir exits 0") {
+  auto& pg = shared_cluster();
+  ensure_role("it_user");
+  pg.exec("DROP TABLE IF EXISTS shutdown_rows; CREATE TABLE shutdown_rows (id int); "
+          "GRANT ALL ON shutdown_rows TO it_user");
+  Pgweir p(config());
+  PGWEIR_LOG_ON_FAILURE(p);
+  PgConn client(p.conninfo("appdb", "it_user"));
+  REQUIRE_MESSAGE(client.ok(), client.error_text());
+  REQUIRE(client.exec("BEGIN").ok);
+  REQUIRE(client.exec("INSERT INTO shutdown_rows VALUES (1)").ok);
+
+  p.signal(SIGTERM);
+  // "Stop accepting" is the sign that pgweir has begun shutting down.
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (can_connect("127.0.0.1", p.port()) && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
+  CHECK_MESSAGE(!can_connect("127.0.0.1", p.port()), "pgweir still accepts connections 10 s after SIGTERM");
+
+  auto insert = client.exec("INSERT INTO shutdown_rows VALUES (2)");
+  CHECK_MESSAGE(insert.ok, "a query inside the open transaction failed after SIGTERM: " << insert.error.sqlstate << " "
+                                                                                      << insert.error.message);
+  auto commit = client.exec("COMMIT");
+  CHECK_MESSAGE(commit.ok, "COMMIT after SIGTERM failed: " << commit.error.sqlstate << " " << commit.error.message);
+  auto rows = pg.exec("SELECT count(*) FROM shutdown_rows");
+  CHECK_MESSAGE(rows == "2", "expected both rows of the committed transaction in the table, found " << rows);
+
+  bool disconnected = false;
+  deadline = std::chrono::steady_clock::now() + 10s;
+  while (!disconnected && std::chrono::steady_clock::now() < deadline) {
+    disconnected = !client.exec("SELECT 1").ok;
+    if (!disconnected) std::this_thread::sleep_for(100ms);
+  }
+  CHECK_MESSAGE(disconnected, "the client was still served 10 s after its transaction ended during shutdown");
+
+  auto code = p.wait(20s);
+  CHECK_MESSAGE(code.has_value(), "pgweir was still running 20 s after its last client left");
+  if (code) CHECK_MESSAGE(*code == 0, "pgweir exited " << *code << " after SIGTERM, expected 0");
+}
+
+}  // namespace
+}  // namespace pgweir::test
