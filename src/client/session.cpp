@@ -580,7 +580,7 @@ net::Task<void> Session::run() {
       co_await fail(CloseReason::too_many_clients, "53300", "sorry, too many clients already");
     } else if (env_.shutting_down.load()) {
       co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
-    } else if (!(pool_ = env_.router.pool_for(database_, user_, client_password_))) {
+    } else if (!(pool_ = env_.router.pool_for(database_, user_, credentials_))) {
       co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
     } else {
       pool_settings_ = pool_->settings();

@@ -73,7 +73,7 @@ class Session {
   protocol::StartupMessage startup_;
   std::string user_;
   std::string database_;
-  std::optional<std::string> client_password_;  // plain, when users_file has it
+  router::ClientCredentials credentials_;       // what the login revealed of the client's secret
   server::StartupParams server_params_;         // startup parameters forwarded to server connections
   config::PoolMode mode_ = config::PoolMode::session;
 

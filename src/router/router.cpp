@@ -123,8 +123,7 @@ std::shared_ptr<CancelTarget> CancelMap::find(const protocol::BackendKeyData& ke
 Router::Router(std::shared_ptr<const Settings> settings) : settings_(std::move(settings)) {}
 
 server::LoginSpec Router::make_spec(const Settings& s, const config::DatabaseConfig& db, const std::string& database,
-                                    const std::string& user,
-                                    const std::optional<std::string>& client_password) const {
+                                    const std::string& user, const ClientCredentials& credentials) const {
   server::LoginSpec spec;
   const auto& dsn = db.target;
   std::vector<std::string> hosts = dsn.hosts;
@@ -155,7 +154,9 @@ server::LoginSpec Router::make_spec(const Settings& s, const config::DatabaseCon
     } else if (!dsn.password.empty()) {
       spec.password = dsn.password;
     } else {
-      spec.password = client_password;
+      spec.password = credentials.password;
+      spec.md5_secret = credentials.md5_secret;
+      spec.scram_keys = credentials.scram_keys;
     }
   }
   spec.database = dsn.dbname.empty() ? database : dsn.dbname;
@@ -166,7 +167,7 @@ server::LoginSpec Router::make_spec(const Settings& s, const config::DatabaseCon
 }
 
 std::shared_ptr<pool::Pool> Router::pool_for(const std::string& database, const std::string& user,
-                                             const std::optional<std::string>& client_password) {
+                                             const ClientCredentials& credentials) {
   auto s = settings();
   const auto* db = s->config->find_database(database);
   if (!db) return nullptr;
@@ -174,15 +175,16 @@ std::shared_ptr<pool::Pool> Router::pool_for(const std::string& database, const 
   std::lock_guard lock(mutex_);
   auto it = pools_.find(key);
   if (it != pools_.end() && !it->second.pool->is_closed()) {
-    if (it->second.client_password == client_password || !client_password) return it->second.pool;
-    // The client's password changed in users_file: new logins use it.
-    it->second.client_password = client_password;
-    it->second.pool->update(it->second.pool->settings(), make_spec(*s, *db, database, user, client_password), true);
+    if (it->second.credentials == credentials || credentials.empty()) return it->second.pool;
+    // New or changed client secrets (users_file edited, or the first SCRAM login): new server logins use them.
+    // Connections already open stay: they are logged in.
+    it->second.credentials = credentials;
+    it->second.pool->update(it->second.pool->settings(), make_spec(*s, *db, database, user, credentials), false);
     return it->second.pool;
   }
   auto pool = std::make_shared<pool::Pool>(key, s->config->pool_settings(database, user),
-                                           make_spec(*s, *db, database, user, client_password), caps_);
-  pools_[key] = PoolEntry{pool, db->name, client_password};
+                                           make_spec(*s, *db, database, user, credentials), caps_);
+  pools_[key] = PoolEntry{pool, db->name, credentials};
   return pool;
 }
 
@@ -199,7 +201,7 @@ void Router::apply(std::shared_ptr<const Settings> settings) {
       it = pools_.erase(it);
       continue;
     }
-    auto new_spec = make_spec(*settings, *db, key.database, key.user, entry.client_password);
+    auto new_spec = make_spec(*settings, *db, key.database, key.user, entry.credentials);
     const auto* old_db = old->config->find_database(key.database);
     bool changed = !old_db || old_db->name != db->name || !(*old_db == *db);
     auto new_settings = settings->config->pool_settings(key.database, key.user);

@@ -99,24 +99,37 @@ net::Task<std::optional<ConnectError>> login(ServerConnection& conn, const Login
         auto a = protocol::parse_authentication(msg->body);
         if (!a) co_return fail(ConnectFailure::protocol, "server login: " + a.error().message);
         out.clear();
-        auto need_password = [&]() -> bool { return spec.password.has_value(); };
+        auto no_secret = [&](std::string_view method) {
+          return fail(ConnectFailure::auth, "server asked for " + std::string(method) + " authentication and pgweir " +
+                                                "has no password for user \"" + spec.user + "\"");
+        };
         switch (a->code) {
           case protocol::AuthCode::ok: break;
           case protocol::AuthCode::cleartext_password:
-            if (!need_password()) co_return fail(ConnectFailure::auth, "server asked for a password and none is configured");
+            if (!spec.password) co_return no_secret("password");
             protocol::append_password_message(out, *spec.password);
             break;
           case protocol::AuthCode::md5_password:
-            if (!need_password()) co_return fail(ConnectFailure::auth, "server asked for a password and none is configured");
-            protocol::append_password_message(
-                out, auth::md5_response(auth::md5_secret(spec.user, *spec.password), a->md5_salt));
+            if (spec.password) {
+              protocol::append_password_message(
+                  out, auth::md5_response(auth::md5_secret(spec.user, *spec.password), a->md5_salt));
+            } else if (spec.md5_secret) {
+              protocol::append_password_message(out, auth::md5_response(*spec.md5_secret, a->md5_salt));
+            } else {
+              co_return no_secret("md5");
+            }
             break;
           case protocol::AuthCode::sasl: {
-            if (!need_password()) co_return fail(ConnectFailure::auth, "server asked for a password and none is configured");
             bool offered = false;
             for (const auto& m : a->mechanisms) offered = offered || m == "SCRAM-SHA-256";
             if (!offered) co_return fail(ConnectFailure::auth, "server offered no SASL mechanism pgweir supports");
-            scram.emplace(*spec.password);
+            if (spec.password) {
+              scram.emplace(*spec.password);
+            } else if (spec.scram_keys) {
+              scram.emplace(spec.scram_keys->first, spec.scram_keys->second);
+            } else {
+              co_return no_secret("SCRAM-SHA-256");
+            }
             protocol::append_sasl_initial_response(out, "SCRAM-SHA-256", scram->client_first());
             break;
           }
@@ -293,7 +306,11 @@ void ServerConnection::terminate() {
 std::string make_signature(const StartupParams& parameters) {
   std::vector<std::string> items;
   items.reserve(parameters.size());
-  for (const auto& [k, v] : parameters) items.push_back(k + '=' + v);
+  for (const auto& [k, v] : parameters) {
+    // application_name differs per client more often than anything else; it is re-applied with SET instead.
+    if (k == "application_name") continue;
+    items.push_back(k + '=' + v);
+  }
   std::sort(items.begin(), items.end());
   std::string s;
   for (const auto& i : items) {

@@ -64,6 +64,15 @@ class CancelMap {
   std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::weak_ptr<CancelTarget>>> entries_;
 };
 
+// What pgweir knows of a client's secret, for logging in to servers as that client.
+struct ClientCredentials {
+  std::optional<std::string> password;                        // plain, from users_file
+  std::optional<std::string> md5_secret;                      // "md5…"
+  std::optional<std::pair<auth::Key, auth::Key>> scram_keys;  // ClientKey, ServerKey of its SCRAM exchange
+  bool operator==(const ClientCredentials&) const = default;
+  bool empty() const { return !password && !md5_secret && !scram_keys; }
+};
+
 class Router {
  public:
   explicit Router(std::shared_ptr<const Settings> settings);
@@ -74,9 +83,9 @@ class Router {
   void apply(std::shared_ptr<const Settings> settings);
 
   // The pool for a client, created on first use. nullptr when the database is not configured.
-  // `client_password` is the client's plain password, when pgweir knows it (users_file).
+  // `credentials`: what the client's login revealed of its secret; the pool keeps the latest non-empty one.
   std::shared_ptr<pool::Pool> pool_for(const std::string& database, const std::string& user,
-                                       const std::optional<std::string>& client_password);
+                                       const ClientCredentials& credentials);
 
   std::vector<std::shared_ptr<pool::Pool>> pools() const;
   CancelMap& cancels() { return cancels_; }
@@ -88,10 +97,10 @@ class Router {
   struct PoolEntry {
     std::shared_ptr<pool::Pool> pool;
     std::string database_entry;  // which [databases.X] it came from
-    std::optional<std::string> client_password;
+    ClientCredentials credentials;
   };
   server::LoginSpec make_spec(const Settings& s, const config::DatabaseConfig& db, const std::string& database,
-                              const std::string& user, const std::optional<std::string>& client_password) const;
+                              const std::string& user, const ClientCredentials& credentials) const;
 
   std::atomic<std::shared_ptr<const Settings>> settings_;
   mutable std::mutex mutex_;

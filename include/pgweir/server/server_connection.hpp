@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "pgweir/auth/scram.hpp"
 #include "pgweir/core/result.hpp"
 #include "pgweir/net/transport.hpp"
 #include "pgweir/protocol/messages.hpp"
@@ -35,6 +36,10 @@ struct LoginSpec {
   std::string user;
   std::string database;
   std::optional<std::string> password;
+  // Without a password: the client's md5 secret ("md5…", for md5 challenges when the server user is the client)
+  // or the ClientKey/ServerKey of its SCRAM exchange (when the server has the same verifier).
+  std::optional<std::string> md5_secret;
+  std::optional<std::pair<auth::Key, auth::Key>> scram_keys;
   StartupParams parameters;          // besides user and database
   std::chrono::milliseconds connect_timeout{10'000};
 };
@@ -95,7 +100,8 @@ class ServerConnection {
   std::uint64_t generation_ = 0;
 };
 
-// Canonical form of startup parameters (sorted name=value pairs) used to match clients with connections.
+// Canonical form of startup parameters (sorted name=value pairs, application_name left out) used to match clients
+// with connections.
 std::string make_signature(const StartupParams& parameters);
 
 using ConnectResult = std::variant<std::unique_ptr<ServerConnection>, ConnectError>;
