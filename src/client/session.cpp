@@ -394,6 +394,11 @@ net::Task<void> Session::pump_server() {
         s.lease_->set_transaction_status(status);
         s.end_query(status);
         s.in_copy_ = false;
+        if (s.mode_ == config::PoolMode::statement && status != 'I' && s.pending_ == 0) {
+          // The statement that opened a transaction is answered with the refusal instead of ReadyForQuery.
+          s.stop(CloseReason::transaction_not_allowed);
+          return Verdict::drop;
+        }
       } else if (auto ps = protocol::parse_parameter_status(body)) {
         s.lease_->set_parameter(ps->name, ps->value);
         s.believed_[std::string(ps->name)] = std::string(ps->value);
