@@ -1,6 +1,9 @@
 // Client login: SSL/GSS negotiation, direct TLS, CancelRequest, StartupMessage, and authentication
 // (trust, md5, SCRAM-SHA-256 with channel binding) against users_file.
 #include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include <cstring>
 #include <sys/socket.h>
 
 #include "pgweir/auth/scram.hpp"
@@ -280,8 +283,38 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
   co_return true;
 }
 
+std::optional<std::string> Session::verified_certificate_cn() {
+  if (!client_.is_tls()) return std::nullopt;
+  X509* cert = SSL_get0_peer_certificate(client_.ssl());
+  if (!cert || SSL_get_verify_result(client_.ssl()) != X509_V_OK) return std::nullopt;
+  char cn[256] = {};
+  int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn);
+  if (len < 0) return std::string();
+  // A CN with an embedded NUL could pass for another name; treat it as no name.
+  if (static_cast<std::size_t>(len) != std::strlen(cn)) return std::string();
+  return std::string(cn, static_cast<std::size_t>(len));
+}
+
+net::Task<bool> Session::check_client_certificate(bool cn_must_match) {
+  auto cn = verified_certificate_cn();
+  if (!cn) {
+    co_await fail(CloseReason::auth_failed, "28000", "connection requires a valid client certificate");
+    co_return false;
+  }
+  if (cn_must_match && *cn != user_) {
+    co_await fail(CloseReason::auth_failed, "28000", "certificate authentication failed for user \"" + user_ + "\"");
+    co_return false;
+  }
+  co_return true;
+}
+
 net::Task<bool> Session::authenticate() {
   const auto& cfg = *settings_->config;
+  // tls.mode verify-ca/verify-full: a verified client certificate is required whatever the method; verify-full
+  // also binds it to the user name.
+  if (cfg.tls.mode == config::TlsMode::verify_ca || cfg.tls.mode == config::TlsMode::verify_full) {
+    if (!co_await check_client_certificate(cfg.tls.mode == config::TlsMode::verify_full)) co_return false;
+  }
   const auth::UserSecret* secret = settings_->users ? settings_->users->find(user_) : nullptr;
   if (secret) {
     if (secret->is_plain()) credentials_.password = secret->text;
@@ -306,6 +339,8 @@ net::Task<bool> Session::authenticate() {
       ok = co_await auth_scram(secret);
       break;
     case config::AuthMethod::cert:
+      ok = co_await check_client_certificate(true);
+      break;
     case config::AuthMethod::hba:
       co_await fail(CloseReason::auth_failed, "28000",
                     "auth.method \"" + std::string(config::to_string(cfg.auth.method)) +

@@ -36,6 +36,8 @@ class Session {
   net::Task<bool> negotiate();
   net::Task<bool> start_tls(bool direct);
   net::Task<bool> authenticate();
+  std::optional<std::string> verified_certificate_cn();
+  net::Task<bool> check_client_certificate(bool cn_must_match);
   net::Task<bool> auth_md5(const auth::UserSecret* secret);
   net::Task<bool> auth_scram(const auth::UserSecret* secret);
   net::Task<std::optional<std::string>> read_auth_message(char expected_tag);
