@@ -246,6 +246,7 @@ net::Task<void> Session::detach() {
         pool_settings_.connect_timeout.count() > 0 ? pool_settings_.connect_timeout : std::chrono::milliseconds(10'000);
     auto ok = co_await lease_->run_control_query(pool_settings_.reset_query, timeout);
     clean = ok && lease_->transaction_status() == 'I';
+    lease_->prepared().clear();  // a reset (DISCARD ALL) also ends prepared statements
   }
   from_server_.release_memory();
   if (clean) {
@@ -264,6 +265,7 @@ net::Task<void> Session::detach() {
   unsynced_ = false;
   in_copy_ = false;
   release_requested_ = false;
+  prepared_.reset_in_flight();
   from_client_ = net::StreamScanner();
   from_server_ = net::StreamScanner();
 }
@@ -287,26 +289,21 @@ net::Task<void> Session::pump_client() {
   struct Hooks {
     Session& s;
     bool terminate = false;
-    bool inspect(char tag, std::uint32_t) { return tag == fe::Terminate; }
-    Verdict on_message(char tag, std::string_view) {
-      if (tag == fe::Terminate) terminate = true;
-      return Verdict::drop;
+    bool inspect(char tag, std::uint32_t length) {
+      return tag == fe::Terminate || s.prepared_.wants_client(tag, length);
     }
-    void on_passthrough(char tag, std::uint32_t) {
-      switch (tag) {
-        case fe::Query:
-        case fe::FunctionCall: s.begin_query(); break;
-        case fe::Sync: s.begin_query(); s.unsynced_ = false; break;
-        case fe::Parse:
-        case fe::Bind:
-        case fe::Execute:
-        case fe::Describe:
-        case fe::Close:
-        case fe::Flush: s.unsynced_ = true; break;
-        case fe::CopyDone:
-        case fe::CopyFail: s.in_copy_ = false; break;
-        default: break;
+    Verdict on_message(char tag, std::string_view whole) {
+      if (tag == fe::Terminate) {
+        terminate = true;
+        return Verdict::drop;
       }
+      s.account_client_message(tag);
+      return s.prepared_.on_client_message(tag, whole, *s.lease_);
+    }
+    std::string_view replacement() { return s.prepared_.replacement(); }
+    void on_passthrough(char tag, std::uint32_t) {
+      s.account_client_message(tag);
+      s.prepared_.on_client_passthrough(tag);
     }
   };
   Hooks hooks{*this};
@@ -348,11 +345,32 @@ net::Task<void> Session::pump_client() {
       stop(CloseReason::server_closed);
       co_return;
     }
+    prepared_.chunk_written();
     chunk.reset();
     if (hooks.terminate) {
       stop(CloseReason::client_terminate);
       co_return;
     }
+  }
+}
+
+void Session::account_client_message(char tag) {
+  switch (tag) {
+    case fe::Query:
+    case fe::FunctionCall: begin_query(); break;
+    case fe::Sync:
+      begin_query();
+      unsynced_ = false;
+      break;
+    case fe::Parse:
+    case fe::Bind:
+    case fe::Execute:
+    case fe::Describe:
+    case fe::Close:
+    case fe::Flush: unsynced_ = true; break;
+    case fe::CopyDone:
+    case fe::CopyFail: in_copy_ = false; break;
+    default: break;
   }
 }
 
@@ -385,10 +403,16 @@ void Session::end_query(char status) {
 net::Task<void> Session::pump_server() {
   struct Hooks {
     Session& s;
-    bool inspect(char tag, std::uint32_t) { return tag == be::ReadyForQuery || tag == be::ParameterStatus; }
+    bool inspect(char tag, std::uint32_t) {
+      return tag == be::ReadyForQuery || tag == be::ParameterStatus || s.prepared_.wants_server(tag);
+    }
     Verdict on_message(char tag, std::string_view whole) {
       auto body = whole.substr(protocol::k_header_size);
+      if (tag != be::ReadyForQuery && tag != be::ParameterStatus) {
+        return s.prepared_.on_server_message(tag, whole, *s.lease_);
+      }
       if (tag == be::ReadyForQuery) {
+        s.prepared_.on_ready_for_query();
         char status = 'E';
         if (auto st = protocol::parse_ready_for_query(body)) status = *st;
         s.lease_->set_transaction_status(status);
@@ -589,6 +613,8 @@ net::Task<void> Session::run() {
       co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
     } else {
       pool_settings_ = pool_->settings();
+      if (pool_settings_.mode != config::PoolMode::session && pool_settings_.max_prepared_statements > 0)
+        prepared_.enable(pool_.get(), static_cast<std::size_t>(pool_settings_.max_prepared_statements));
       pool_->client_joined();
       struct Leave {
         pool::Pool& p;

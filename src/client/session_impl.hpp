@@ -9,6 +9,7 @@
 #include "pgweir/net/transport.hpp"
 #include "pgweir/pool/pool.hpp"
 #include "pgweir/protocol/messages.hpp"
+#include "prepared_tracker.hpp"
 
 namespace pgweir::client {
 
@@ -58,6 +59,7 @@ class Session {
   bool idle_at_boundary() const { return server_clean() && (!lease_ || lease_->transaction_status() == 'I'); }
   bool server_clean() const;
   void begin_query();
+  void account_client_message(char tag);
   void end_query(char status);
   void stop(CloseReason r) {
     if (!end_) end_ = r;
@@ -89,6 +91,7 @@ class Session {
   // Relay state.
   net::StreamScanner from_client_;
   net::StreamScanner from_server_;
+  PreparedTracker prepared_;
   int pending_ = 0;        // Query/Sync/FunctionCall sent without their ReadyForQuery yet
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool in_copy_ = false;

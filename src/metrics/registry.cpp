@@ -251,15 +251,19 @@ F& Registry::add_family(std::string_view name, MetricType type, const std::vecto
 }
 
 CounterFamily& Registry::counter(std::string_view name, std::string_view help, std::vector<std::string> label_names) {
-  return add_family<CounterFamily>(name, MetricType::counter, label_names, [&] {
+  auto& f = add_family<CounterFamily>(name, MetricType::counter, label_names, [&] {
     return std::make_unique<CounterFamily>(std::string(name), std::string(help), MetricType::counter, label_names);
   });
+  if (label_names.empty()) f.with();  // an unlabelled metric is exposed (as 0) before its first update
+  return f;
 }
 
 GaugeFamily& Registry::gauge(std::string_view name, std::string_view help, std::vector<std::string> label_names) {
-  return add_family<GaugeFamily>(name, MetricType::gauge, label_names, [&] {
+  auto& f = add_family<GaugeFamily>(name, MetricType::gauge, label_names, [&] {
     return std::make_unique<GaugeFamily>(std::string(name), std::string(help), MetricType::gauge, label_names);
   });
+  if (label_names.empty()) f.with();
+  return f;
 }
 
 HistogramFamily& Registry::histogram(std::string_view name, std::string_view help,
@@ -268,9 +272,11 @@ HistogramFamily& Registry::histogram(std::string_view name, std::string_view hel
   if (!std::is_sorted(b.begin(), b.end()) || std::adjacent_find(b.begin(), b.end()) != b.end() ||
       std::any_of(b.begin(), b.end(), [](double x) { return !std::isfinite(x); }))
     throw std::logic_error("histogram buckets must be finite and strictly ascending: " + std::string(name));
-  return add_family<HistogramFamily>(name, MetricType::histogram, label_names, [&] {
+  auto& f = add_family<HistogramFamily>(name, MetricType::histogram, label_names, [&] {
     return std::make_unique<HistogramFamily>(std::string(name), std::string(help), label_names, b);
   });
+  if (label_names.empty()) f.with();
+  return f;
 }
 
 void Registry::add_collector(Collector collector) {

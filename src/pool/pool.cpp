@@ -410,6 +410,27 @@ net::Task<void> Pool::prefill(net::Executor executor) {
   if (auto* lease = std::get_if<Lease>(&result)) lease->give_back();
 }
 
+std::shared_ptr<const server::Statement> Pool::statement(std::string_view query, std::string_view param_types) {
+  std::string key;
+  key.reserve(query.size() + 1 + param_types.size());
+  key.append(query).push_back('\0');
+  key.append(param_types);
+  std::lock_guard lock(statements_mutex_);
+  auto& slot = statements_[key];
+  if (auto existing = slot.lock()) return existing;
+  auto s = std::make_shared<server::Statement>();
+  s->id = next_statement_id_++;
+  s->name = "pgweir_" + std::to_string(s->id);
+  s->query.assign(query);
+  s->param_types.assign(param_types);
+  slot = s;
+  // Drop entries no client uses any more, now and then, so the map does not grow without bound.
+  if (statements_.size() > 1024 && s->id % 1024 == 0) {
+    std::erase_if(statements_, [](const auto& kv) { return kv.second.expired(); });
+  }
+  return s;
+}
+
 bool Pool::evict_one_idle() {
   std::unique_ptr<server::ServerConnection> victim;
   {

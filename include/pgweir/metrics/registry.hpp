@@ -112,7 +112,7 @@ class Family : public FamilyBase {
   }
 
  protected:
-  virtual std::unique_ptr<Cell> make_cell() const { return std::make_unique<Cell>(); }
+  virtual std::unique_ptr<Cell> make_cell() const = 0;
   // Calls f(label values, cell) for every cell, in label order, under the family's mutex (cells are atomics, so
   // this is only as long as formatting the family's lines).
   template <class F>
@@ -130,12 +130,18 @@ class CounterFamily final : public Family<Counter> {
  public:
   using Family<Counter>::Family;
   void write(Writer& out) const override;
+
+ protected:
+  std::unique_ptr<Counter> make_cell() const override { return std::make_unique<Counter>(); }
 };
 
 class GaugeFamily final : public Family<Gauge> {
  public:
   using Family<Gauge>::Family;
   void write(Writer& out) const override;
+
+ protected:
+  std::unique_ptr<Gauge> make_cell() const override { return std::make_unique<Gauge>(); }
 };
 
 class HistogramFamily final : public Family<Histogram> {

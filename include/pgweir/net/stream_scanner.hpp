@@ -15,9 +15,11 @@ namespace pgweir::net {
 
 using Segments = boost::container::small_vector<std::string_view, 16>;
 
-enum class Verdict { forward, drop };
+// replace: forward `hooks.replacement()` instead (valid until the write of this feed's output completes).
+enum class Verdict { forward, drop, replace };
 
 // Hooks: `bool inspect(char tag, std::uint32_t length)` — deliver this message whole?
+//        `std::string_view replacement()` — only needed by hooks that return Verdict::replace.
 //        `Verdict on_message(char tag, std::string_view whole_message)` — for inspected messages (header included).
 //        `void on_passthrough(char tag, std::uint32_t length)` — a message that streams through (optional use).
 class StreamScanner {
@@ -38,6 +40,15 @@ class StreamScanner {
   }
 
  private:
+  template <class Hooks>
+  static void emit(Hooks& hooks, Verdict v, std::string_view whole, Segments& out) {
+    if (v == Verdict::forward) {
+      add(out, whole);
+    } else if constexpr (requires { hooks.replacement(); }) {
+      if (v == Verdict::replace) add(out, hooks.replacement());
+    }
+  }
+
   static void add(Segments& out, std::string_view s) {
     if (s.empty()) return;
     if (!out.empty() && out.back().data() + out.back().size() == s.data()) {
@@ -99,7 +110,7 @@ const char* StreamScanner::feed(std::string_view in, Hooks& hooks, Segments& out
       completed_.swap(assembly_);
       assembly_.clear();
       assembling_whole_ = false;
-      if (hooks.on_message(completed_[0], std::string_view(completed_)) == Verdict::forward) add(out, completed_);
+      emit(hooks, hooks.on_message(completed_[0], std::string_view(completed_)), completed_, out);
     }
   }
   // 2. Whole messages and streamed ones in the rest of the input.
@@ -119,7 +130,7 @@ const char* StreamScanner::feed(std::string_view in, Hooks& hooks, Segments& out
         return nullptr;
       }
       auto whole = in.substr(0, r.frame.size());
-      if (hooks.on_message(r.frame.tag, whole) == Verdict::forward) add(out, whole);
+      emit(hooks, hooks.on_message(r.frame.tag, whole), whole, out);
       in.remove_prefix(r.frame.size());
     } else {
       hooks.on_passthrough(r.frame.tag, r.frame.length);

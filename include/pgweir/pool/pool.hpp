@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <deque>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -137,6 +138,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool has_waiters() const;
 
   PoolStats& stats() { return stats_; }
+
+  // The shared statement for a (query, parameter types) pair: clients that prepare the same text share one
+  // server-side name, so a server connection prepares it once for all of them.
+  std::shared_ptr<const server::Statement> statement(std::string_view query, std::string_view param_types);
   void client_joined() { clients_.fetch_add(1, std::memory_order_relaxed); }
   void client_left() { clients_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -170,6 +175,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool closed_ = false;
   PoolStats stats_;
   std::atomic<int> clients_{0};
+  std::mutex statements_mutex_;
+  std::unordered_map<std::string, std::weak_ptr<const server::Statement>> statements_;
+  std::uint64_t next_statement_id_ = 1;
 };
 
 }  // namespace pgweir::pool

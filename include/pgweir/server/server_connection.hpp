@@ -14,6 +14,7 @@
 #include "pgweir/core/result.hpp"
 #include "pgweir/net/transport.hpp"
 #include "pgweir/protocol/messages.hpp"
+#include "pgweir/server/prepared.hpp"
 #include "pgweir/tls/tls.hpp"
 
 namespace pgweir::server {
@@ -76,6 +77,9 @@ class ServerConnection {
   const std::string& signature() const { return signature_; }
   void set_signature(std::string s) { signature_ = std::move(s); }
 
+  // Named statements pgweir has prepared on this connection (transaction mode).
+  PreparedCache& prepared() { return prepared_; }
+
   // Generation of the pool settings it was opened under; a reload that changes the DSN bumps it.
   std::uint64_t generation() const { return generation_; }
   void set_generation(std::uint64_t g) { generation_ = g; }
@@ -98,6 +102,7 @@ class ServerConnection {
   net::TimePoint idle_since_;
   std::string signature_;
   std::uint64_t generation_ = 0;
+  PreparedCache prepared_;
 };
 
 // Canonical form of startup parameters (sorted name=value pairs, application_name left out) used to match clients
