@@ -5,6 +5,7 @@
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
 #include "pgweir/net/chunk_pool.hpp"
+#include "pgweir/admin/console.hpp"
 #include "session_impl.hpp"
 
 namespace pgweir::client {
@@ -87,11 +88,36 @@ std::string_view to_string(CloseReason r) {
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-std::uint64_t Registry::add(Session* s, net::Executor ex) {
+std::uint64_t Registry::add(Session* s, net::Executor ex, std::shared_ptr<ClientInfo> info) {
   std::lock_guard lock(mutex_);
   auto id = next_id_++;
-  sessions_.emplace(id, Entry{s, std::move(ex)});
+  info->id = id;
+  sessions_.emplace(id, Entry{s, std::move(ex), std::move(info)});
   return id;
+}
+
+bool Registry::with(std::uint64_t id, const std::function<void(Session&)>& fn) {
+  std::lock_guard lock(mutex_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return false;
+  asio::post(it->second.executor, [this, id, fn] {
+    Session* s = nullptr;
+    {
+      std::lock_guard inner(mutex_);
+      auto found = sessions_.find(id);
+      if (found != sessions_.end()) s = found->second.session;
+    }
+    if (s) fn(*s);
+  });
+  return true;
+}
+
+std::vector<std::shared_ptr<const ClientInfo>> Registry::clients() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::shared_ptr<const ClientInfo>> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, e] : sessions_) out.push_back(e.info);
+  return out;
 }
 
 void Registry::remove(std::uint64_t id) {
@@ -129,6 +155,28 @@ void kill(Session& s) { s.on_kill(); }
 Session::Session(net::Transport client, SessionEnv& env)
     : client_(std::move(client)), env_(env), started_(net::Clock::now()) {
   peer_ = net::peer_name(client_.socket());
+}
+
+std::shared_ptr<ClientInfo> Session::make_info() {
+  info_ = std::make_shared<ClientInfo>();
+  info_->user = user_;
+  info_->database = database_;
+  info_->connect_time = std::chrono::system_clock::now();
+  info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   info_->connect_time.time_since_epoch()).count());
+  if (const auto* app = startup_.find("application_name")) info_->application_name = *app;
+  auto colon = peer_.rfind(':');
+  if (colon != std::string::npos) {
+    info_->addr = peer_.substr(0, colon);
+    if (!info_->addr.empty() && info_->addr.front() == '[') info_->addr = info_->addr.substr(1, info_->addr.size() - 2);
+    info_->port = std::atoi(peer_.c_str() + colon + 1);
+  } else {
+    info_->addr = peer_;
+  }
+  if (client_.is_tls()) {
+    info_->tls = std::string(SSL_get_version(client_.ssl())) + "/" + SSL_get_cipher_name(client_.ssl());
+  }
+  return info_;
 }
 
 Session::~Session() {
@@ -174,7 +222,13 @@ net::Task<bool> Session::sync_parameters() {
 }
 
 net::Task<bool> Session::attach(bool first) {
+  if (info_) {
+    info_->wait_started_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     net::Clock::now().time_since_epoch()).count(), std::memory_order_relaxed);
+    info_->state.store(ClientInfo::waiting, std::memory_order_relaxed);
+  }
   auto result = co_await pool_->acquire(client_.executor(), server_params_);
+  if (info_) info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
   if (auto* err = std::get_if<pool::AcquireError>(&result)) {
     const auto& key = pool_->key();
     switch (err->kind) {
@@ -225,11 +279,19 @@ net::Task<bool> Session::attach(bool first) {
     co_return false;
   }
   cancel_target_->set(lease_->endpoint(), lease_->backend_key());
+  if (info_) {
+    info_->server_id.store(lease_->id(), std::memory_order_relaxed);
+    info_->state.store(ClientInfo::active, std::memory_order_relaxed);
+  }
   co_return true;
 }
 
 net::Task<void> Session::detach() {
   cancel_target_->clear();
+  if (info_) {
+    info_->server_id.store(0, std::memory_order_relaxed);
+    info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
+  }
   if (!lease_) co_return;
   // A cancel already on its way to this server must land before anyone else can be running a query there.
   if (cancel_target_->cancels_in_flight() > 0) {
@@ -334,7 +396,7 @@ net::Task<void> Session::pump_client() {
       co_return;
     }
     last_client_io_ = net::Clock::now();
-    pool_->stats().bytes_received.fetch_add(n, std::memory_order_relaxed);
+    pool_->cells().bytes_received.inc(n);
     out.clear();
     if (const char* err = from_client_.feed(std::string_view(chunk.data(), n), hooks, out)) {
       close_detail_ = err;
@@ -377,6 +439,10 @@ void Session::account_client_message(char tag) {
 void Session::begin_query() {
   if (pending_++ == 0) {
     query_started_ = net::Clock::now();
+    if (info_)
+      info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch()).count(),
+                                   std::memory_order_relaxed);
     query_cancelled_ = false;
     if (lease_ && lease_->transaction_status() == 'I') xact_started_ = query_started_;
   }
@@ -387,14 +453,16 @@ void Session::end_query(char status) {
   if (--pending_ > 0) return;
   auto now = net::Clock::now();
   auto& st = pool_->stats();
-  auto us = [](net::Clock::duration d) {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(d).count());
-  };
-  st.queries.fetch_add(1, std::memory_order_relaxed);
-  st.query_time_us.fetch_add(us(now - query_started_), std::memory_order_relaxed);
+  auto& cells = pool_->cells();
+  auto query_time = std::chrono::duration_cast<std::chrono::microseconds>(now - query_started_);
+  cells.queries.inc();
+  cells.query_duration.observe(static_cast<double>(query_time.count()) / 1e6);
+  st.query_time_us.fetch_add(static_cast<std::uint64_t>(query_time.count()), std::memory_order_relaxed);
   if (status == 'I') {
-    st.transactions.fetch_add(1, std::memory_order_relaxed);
-    st.xact_time_us.fetch_add(us(now - xact_started_), std::memory_order_relaxed);
+    auto xact_time = std::chrono::duration_cast<std::chrono::microseconds>(now - xact_started_);
+    cells.transactions.inc();
+    cells.transaction_duration.observe(static_cast<double>(xact_time.count()) / 1e6);
+    st.xact_time_us.fetch_add(static_cast<std::uint64_t>(xact_time.count()), std::memory_order_relaxed);
   }
 }
 
@@ -458,7 +526,7 @@ net::Task<void> Session::pump_server() {
     if (!out.empty()) {
       std::size_t bytes = 0;
       for (auto seg : out) bytes += seg.size();
-      pool_->stats().bytes_sent.fetch_add(bytes, std::memory_order_relaxed);
+      pool_->cells().bytes_sent.inc(bytes);
       if (co_await write_segments(client_, out)) {
         stop(CloseReason::client_error);
         co_return;
@@ -586,6 +654,7 @@ net::Task<void> Session::run() {
     co_return true;
   };
   bool logged_in = false;
+  env_.registry.logging_in.fetch_add(1, std::memory_order_relaxed);
   if (cfg.server.client_login_timeout.count() > 0) {
     asio::steady_timer timer(client_.executor());
     timer.expires_after(cfg.server.client_login_timeout);
@@ -598,8 +667,27 @@ net::Task<void> Session::run() {
   } else {
     logged_in = co_await login();
   }
-
+  env_.registry.logging_in.fetch_sub(1, std::memory_order_relaxed);
+  auto& metrics = env_.router.metrics();
   if (logged_in) {
+    metrics.client_logins.with({"ok"}).inc();
+  } else if (reason_ == CloseReason::auth_failed) {
+    metrics.client_logins.with({"auth_failed"}).inc();
+  } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
+    metrics.client_logins.with({"rejected"}).inc();
+  }
+
+  if (logged_in && admin::is_console_database(database_)) {
+    int now = g_clients.fetch_add(1, std::memory_order_relaxed) + 1;
+    struct Count {
+      ~Count() { g_clients.fetch_sub(1, std::memory_order_relaxed); }
+    } count;
+    if (now > cfg.server.max_client_connections) {
+      co_await fail(CloseReason::too_many_clients, "53300", "sorry, too many clients already");
+    } else {
+      co_await serve_console();
+    }
+  } else if (logged_in) {
     // Admission: max_client_connections counts logged-in clients.
     int now = g_clients.fetch_add(1, std::memory_order_relaxed) + 1;
     struct Count {
@@ -624,7 +712,7 @@ net::Task<void> Session::run() {
       cancel_target_ = std::make_shared<router::CancelTarget>();
       key_ = env_.router.cancels().issue(cancel_target_);
       key_issued_ = true;
-      id_ = env_.registry.add(this, client_.executor());
+      id_ = env_.registry.add(this, client_.executor(), make_info());
       log::info("client_login", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},
                                  {"tls", client_.is_tls() ? "on" : "off"}});
       if (co_await attach(true)) {
@@ -655,6 +743,7 @@ net::Task<void> Session::run() {
     }
   }
 
+  metrics.client_disconnects.with({to_string(reason_)}).inc();
   auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
   if (id_ != 0) {
     log::info("client_logout", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},

@@ -50,6 +50,8 @@ class Session {
   net::Task<bool> sync_parameters();
   net::Task<void> detach();
   net::Task<CloseReason> serve();
+  net::Task<void> serve_console();
+  std::shared_ptr<ClientInfo> make_info();
   net::Task<void> relay();
   net::Task<void> watchdog();
   net::Task<void> pump_client();
@@ -82,6 +84,7 @@ class Session {
   config::PoolMode mode_ = config::PoolMode::session;
 
   std::shared_ptr<pool::Pool> pool_;
+  std::shared_ptr<ClientInfo> info_;
   pool::Lease lease_;
   std::shared_ptr<router::CancelTarget> cancel_target_;
   protocol::BackendKeyData key_{};

@@ -18,10 +18,16 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "pgweir/admin/inventory.hpp"
 #include "pgweir/client/session.hpp"
+#include "pgweir/metrics/http.hpp"
+#include "pgweir/metrics/pgweir_metrics.hpp"
+#include "pgweir/metrics/registry.hpp"
+#include "pgweir/pq/ping.hpp"
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
 #include "pgweir/router/router.hpp"
@@ -150,51 +156,111 @@ asio::awaitable<void> accept_loop(Acceptor& acceptor, client::SessionEnv& env, s
   }
 }
 
+class Daemon;
+
+// The console's view of the process.
+class DaemonInventory final : public admin::Inventory {
+ public:
+  explicit DaemonInventory(Daemon& d) : d_(d) {}
+  std::vector<admin::PoolInfo> pools() override;
+  std::vector<admin::DatabaseStats> stats() override;
+  std::vector<admin::DatabaseInfo> databases() override;
+  std::vector<admin::ConnectionInfo> clients() override;
+  std::vector<admin::ConnectionInfo> servers() override;
+  std::vector<admin::UserInfo> users() override;
+  std::vector<admin::ConfigEntry> config() override;
+  admin::ListCounts lists() override;
+  std::string version() override { return "pgweir " PGWEIR_VERSION; }
+  Expected<void> pause(const std::optional<std::string>& database) override;
+  Expected<void> resume(const std::optional<std::string>& database) override;
+  Expected<void> reconnect(const std::optional<std::string>& database) override;
+  Expected<void> kill(const std::string& database) override;
+  Expected<void> kill_client(std::uint64_t id) override;
+  Expected<void> reload() override;
+  Expected<void> shutdown(admin::ShutdownMode mode) override;
+
+  std::vector<std::pair<std::string, admin::StatsTotals>> totals();
+  admin::StatsWindow window;
+
+ private:
+  // Pools of `database` (all when nullopt); an error when a named database has none and is not configured.
+  Expected<std::vector<std::shared_ptr<pool::Pool>>> pools_of(const std::optional<std::string>& database);
+  Daemon& d_;
+};
+
 class Daemon {
  public:
   Daemon(std::string path, std::shared_ptr<const router::Settings> settings)
-      : path_(std::move(path)), router_(std::move(settings)), env_{router_, registry_, shutting_down_} {}
+      : path_(std::move(path)),
+        metrics_(registry_, PGWEIR_VERSION),
+        router_(std::move(settings), metrics_),
+        inventory_(*this),
+        env_{router_, sessions_, shutting_down_, &inventory_} {}
 
   int run();
 
  private:
-  void reload();
-  void begin_shutdown();
+  friend class DaemonInventory;
+  Expected<void> reload();
+  void begin_shutdown(bool close_idle_clients);
   void finish();
   asio::awaitable<void> janitor();
   asio::awaitable<void> watch_shutdown();
+  Expected<void> start_metrics();
+  void check_health();
+  std::vector<metrics::PoolGauges> pool_gauges();
 
   std::string path_;
+  metrics::Registry registry_;
+  metrics::Metrics metrics_;
   router::Router router_;
-  client::Registry registry_;
+  client::Registry sessions_;
+  DaemonInventory inventory_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> listening_{false};
+  std::atomic<bool> reachable_{true};
+  std::string unreachable_reason_;
+  std::mutex reload_mutex_;
+  std::mutex health_mutex_;
   client::SessionEnv env_;
   asio::io_context control_{1};
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Listener> listeners_;
+  std::unique_ptr<metrics::Acceptor> metrics_acceptor_;
+  std::jthread health_thread_;
   int signals_seen_ = 0;
   bool stopped_ = false;
 };
 
-void Daemon::reload() {
+Expected<void> Daemon::reload() {
+  std::lock_guard lock(reload_mutex_);
   notify::reloading();
   auto loaded = router::load_settings(path_);
   if (!loaded.errors.empty()) {
-    for (const auto& e : loaded.errors) log::error("config_reload_error", {{"error", e.to_string()}});
+    std::string text;
+    for (const auto& e : loaded.errors) {
+      log::error("config_reload_error", {{"error", e.to_string()}});
+      if (!text.empty()) text += "\n";
+      text += e.to_string();
+    }
     log::error("config_reload_failed", {{"file", path_}, {"errors", loaded.errors.size()}});
-  } else {
-    // Listen addresses and worker count take effect at the next start; everything else now.
-    router_.apply(loaded.settings);
-    apply_logging(*loaded.settings->config);
-    log::info("config_reloaded", {{"file", path_}});
+    metrics_.config_reloads.with({"failed"}).inc();
+    notify::ready();
+    return make_error(text);
   }
+  // Listen addresses and worker count take effect at the next start; everything else now.
+  router_.apply(loaded.settings);
+  apply_logging(*loaded.settings->config);
+  log::info("config_reloaded", {{"file", path_}});
+  metrics_.config_reloads.with({"ok"}).inc();
   notify::ready();
+  return {};
 }
 
-void Daemon::begin_shutdown() {
+void Daemon::begin_shutdown(bool close_idle_clients) {
   if (shutting_down_.exchange(true)) return;
   notify::stopping();
-  log::info("shutdown_started", {{"clients", registry_.size()}});
+  log::info("shutdown_started", {{"clients", sessions_.size()}});
   for (auto& w : workers_) {
     asio::post(w->io, [w = w.get()] {
       for (auto& a : w->acceptors) {
@@ -203,7 +269,13 @@ void Daemon::begin_shutdown() {
       }
     });
   }
-  registry_.for_each([](client::Session& s) { client::request_shutdown(s); });
+  if (close_idle_clients) sessions_.for_each([](client::Session& s) { client::request_shutdown(s); });
+  if (metrics_acceptor_) {
+    asio::post(workers_.front()->io, [this] {
+      boost::system::error_code ignored;
+      metrics_acceptor_->close(ignored);
+    });
+  }
   asio::co_spawn(control_, watch_shutdown(), asio::detached);
 }
 
@@ -211,11 +283,11 @@ asio::awaitable<void> Daemon::watch_shutdown() {
   auto timeout = router_.settings()->config->server.shutdown_timeout;
   auto deadline = net::Clock::now() + (timeout.count() > 0 ? timeout : std::chrono::hours(24 * 365));
   asio::steady_timer timer(control_);
-  while (registry_.size() > 0 && net::Clock::now() < deadline) {
+  while (sessions_.size() > 0 && net::Clock::now() < deadline) {
     timer.expires_after(k_shutdown_poll);
     co_await timer.async_wait(net::use_tuple);
   }
-  if (registry_.size() > 0) log::warn("shutdown_timeout", {{"clients", registry_.size()}});
+  if (sessions_.size() > 0) log::warn("shutdown_timeout", {{"clients", sessions_.size()}});
   finish();
 }
 
@@ -230,11 +302,16 @@ void Daemon::finish() {
 asio::awaitable<void> Daemon::janitor() {
   asio::steady_timer timer(control_);
   std::size_t next = 0;
+  long ticks = 0;
+  inventory_.window.roll(std::chrono::steady_clock::now(), inventory_.totals());
   for (;;) {
     timer.expires_after(limits::k_janitor_period);
     auto [ec] = co_await timer.async_wait(net::use_tuple);
     if (ec || shutting_down_) co_return;
     router_.maintain(workers_[next++ % workers_.size()]->io.get_executor());
+    // SHOW STATS averages are over whole periods.
+    if (++ticks % (std::chrono::seconds(60) / limits::k_janitor_period) == 0)
+      inventory_.window.roll(std::chrono::steady_clock::now(), inventory_.totals());
   }
 }
 
@@ -284,15 +361,26 @@ int Daemon::run() {
     log::info("listening", {{"address", l.name}});
   }
 
+  if (auto ok = start_metrics(); !ok) {
+    std::fprintf(stderr, "pgweir: %s\n", ok.error().message.c_str());
+    return 1;
+  }
+  health_thread_ = std::jthread([this](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      check_health();
+      for (int i = 0; i < 20 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+
   asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                               int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      reload();
+      (void)reload();
     } else if (++signals_seen_ == 1) {
       log::info("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"action", "graceful shutdown"}});
-      begin_shutdown();
+      begin_shutdown(true);
     } else {
       log::warn("signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"action", "immediate exit"}});
       finish();
@@ -311,11 +399,14 @@ int Daemon::run() {
     });
   }
   log::info("started", {{"version", PGWEIR_VERSION}, {"workers", count}, {"config", path_}});
+  listening_ = true;
   notify::ready();
   {
     auto guard = asio::make_work_guard(control_);
     control_.run();
   }
+  health_thread_.request_stop();
+  if (health_thread_.joinable()) health_thread_.join();
   for (auto& w : workers_) {
     w->io.stop();
     if (w->thread.joinable()) w->thread.join();
@@ -324,6 +415,258 @@ int Daemon::run() {
     if (!l.unix_path.empty()) ::unlink(l.unix_path.c_str());
   log::info("stopped");
   return 0;
+}
+
+Expected<void> Daemon::start_metrics() {
+  registry_.add_process_collector();
+  metrics::add_pool_collector(registry_, [this] { return pool_gauges(); });
+  const auto& listen = router_.settings()->config->metrics.listen;
+  if (listen.empty()) return {};
+  auto acceptor = metrics::bind_http(workers_.front()->io.get_executor(), listen);
+  if (!acceptor) return make_error("metrics.listen: " + acceptor.error().message);
+  metrics_acceptor_ = std::make_unique<metrics::Acceptor>(std::move(*acceptor));
+  metrics::HealthProbe probe = [this] {
+    metrics::HealthState h;
+    std::lock_guard lock(health_mutex_);
+    if (!listening_) {
+      h.reason = "not listening yet";
+    } else if (shutting_down_) {
+      h.reason = "shutting down";
+    } else if (!reachable_) {
+      h.reason = unreachable_reason_;
+    } else {
+      h.ready = true;
+    }
+    return h;
+  };
+  asio::co_spawn(workers_.front()->io, metrics::serve_http(*metrics_acceptor_, registry_, probe), asio::detached);
+  log::info("metrics_listening", {{"address", listen}});
+  return {};
+}
+
+// Ready when at least one configured database answers PQping (the wildcard's server counts too).
+void Daemon::check_health() {
+  auto settings = router_.settings();
+  bool any = false;
+  std::string reason = "no database configured";
+  for (const auto& [name, db] : settings->config->databases) {
+    if (pq::ping(db.target, std::chrono::seconds(2))) {
+      any = true;
+      break;
+    }
+    reason = "database \"" + name + "\" is unreachable";
+  }
+  {
+    std::lock_guard lock(health_mutex_);
+    reachable_ = any;
+    unreachable_reason_ = any ? std::string() : reason;
+  }
+  metrics_.ready.with({}).set(any && listening_ && !shutting_down_ ? 1 : 0);
+}
+
+std::vector<metrics::PoolGauges> Daemon::pool_gauges() {
+  std::vector<metrics::PoolGauges> out;
+  for (const auto& p : router_.pools()) {
+    auto s = p->snapshot();
+    metrics::PoolGauges g;
+    g.database = s.key.database;
+    g.user = s.key.user;
+    g.clients_waiting = s.waiting;
+    g.clients_active = std::max(0, std::min(s.clients - s.waiting, s.active + s.testing));
+    g.clients_idle = std::max(0, s.clients - g.clients_active - g.clients_waiting);
+    g.servers_active = s.active;
+    g.servers_idle = s.idle;
+    g.servers_login = s.connecting;
+    g.servers_testing = s.testing;
+    g.size = s.settings.size;
+    g.max_overflow = s.settings.max_overflow;
+    g.overflow_connections = std::max(0, s.total - s.settings.size);
+    g.timeouts = s.timeouts;
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Console inventory
+
+std::vector<std::pair<std::string, admin::StatsTotals>> DaemonInventory::totals() {
+  std::map<std::string, admin::StatsTotals> by_db;
+  for (const auto& p : d_.router_.pools()) {
+    auto& t = by_db[p->key().database];
+    auto& c = p->cells();
+    auto& st = p->stats();
+    admin::StatsTotals one;
+    one.xact_count = c.transactions.value();
+    one.query_count = c.queries.value();
+    one.bytes_received = c.bytes_received.value();
+    one.bytes_sent = c.bytes_sent.value();
+    one.xact_time_us = st.xact_time_us.load(std::memory_order_relaxed);
+    one.query_time_us = st.query_time_us.load(std::memory_order_relaxed);
+    one.wait_time_us = st.wait_time_us.load(std::memory_order_relaxed);
+    t += one;
+  }
+  return {by_db.begin(), by_db.end()};
+}
+
+std::vector<admin::PoolInfo> DaemonInventory::pools() {
+  std::vector<admin::PoolInfo> out;
+  for (const auto& p : d_.router_.pools()) {
+    admin::PoolInfo i;
+    i.snapshot = p->snapshot();
+    i.clients_active = std::max(0, i.snapshot.clients - i.snapshot.waiting);
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+std::vector<admin::DatabaseStats> DaemonInventory::stats() { return window.stats(totals()); }
+
+std::vector<admin::DatabaseInfo> DaemonInventory::databases() {
+  auto rows = admin::describe_databases(*d_.router_.settings()->config);
+  auto pools = d_.router_.pools();
+  for (auto& row : rows) {
+    for (const auto& p : pools) {
+      if (p->key().database != row.name) continue;
+      auto s = p->snapshot();
+      row.current_connections += s.total;
+      row.paused = row.paused || s.paused;
+    }
+  }
+  return rows;
+}
+
+std::vector<admin::ConnectionInfo> DaemonInventory::clients() {
+  std::vector<admin::ConnectionInfo> out;
+  auto to_time = [](std::int64_t us) {
+    return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
+  };
+  for (const auto& c : d_.sessions_.clients()) {
+    admin::ConnectionInfo i;
+    i.id = c->id;
+    i.user = c->user;
+    i.database = c->database;
+    int state = c->state.load(std::memory_order_relaxed);
+    i.state = state == client::ClientInfo::waiting ? "waiting" : "active";
+    i.addr = c->addr;
+    i.port = c->port;
+    i.connect_time = c->connect_time;
+    i.request_time = to_time(c->request_time_us.load(std::memory_order_relaxed));
+    if (state == client::ClientInfo::waiting) {
+      auto started = std::chrono::microseconds(c->wait_started_us.load(std::memory_order_relaxed));
+      i.wait = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now().time_since_epoch()) - started;
+    }
+    i.link = c->server_id.load(std::memory_order_relaxed);
+    i.tls = c->tls;
+    i.application_name = c->application_name;
+    out.push_back(std::move(i));
+  }
+  return out;
+}
+
+std::vector<admin::ConnectionInfo> DaemonInventory::servers() {
+  std::vector<admin::ConnectionInfo> out;
+  auto wall = [](net::TimePoint t) {
+    return std::chrono::system_clock::now() -
+           std::chrono::duration_cast<std::chrono::system_clock::duration>(net::Clock::now() - t);
+  };
+  for (const auto& p : d_.router_.pools()) {
+    for (const auto& s : p->servers()) {
+      admin::ConnectionInfo i;
+      i.id = s.id;
+      i.user = p->key().user;
+      i.database = p->key().database;
+      i.state = s.state;
+      i.addr = s.host;
+      i.port = s.port;
+      i.connect_time = wall(s.connect_time);
+      i.request_time = wall(s.request_time);
+      i.remote_pid = s.remote_pid;
+      i.close_needed = s.close_needed;
+      out.push_back(std::move(i));
+    }
+  }
+  return out;
+}
+
+std::vector<admin::UserInfo> DaemonInventory::users() { return admin::describe_users(*d_.router_.settings()->config); }
+
+std::vector<admin::ConfigEntry> DaemonInventory::config() {
+  return admin::describe_config(*d_.router_.settings()->config);
+}
+
+admin::ListCounts DaemonInventory::lists() {
+  admin::ListCounts c;
+  c.used_clients = static_cast<int>(d_.sessions_.size());
+  c.login_clients = d_.sessions_.logging_in.load(std::memory_order_relaxed);
+  for (const auto& p : d_.router_.pools()) c.used_servers += p->snapshot().total;
+  return c;
+}
+
+Expected<std::vector<std::shared_ptr<pool::Pool>>> DaemonInventory::pools_of(
+    const std::optional<std::string>& database) {
+  std::vector<std::shared_ptr<pool::Pool>> out;
+  for (const auto& p : d_.router_.pools())
+    if (!database || p->key().database == *database) out.push_back(p);
+  if (database && out.empty() && !d_.router_.settings()->config->find_database(*database))
+    return make_error("no such database: " + *database);
+  return out;
+}
+
+Expected<void> DaemonInventory::pause(const std::optional<std::string>& database) {
+  auto pools = pools_of(database);
+  if (!pools) return pools.error();
+  for (const auto& p : *pools) p->pause();
+  log::info("console_pause", {{"database", database.value_or("*")}});
+  return {};
+}
+
+Expected<void> DaemonInventory::resume(const std::optional<std::string>& database) {
+  auto pools = pools_of(database);
+  if (!pools) return pools.error();
+  for (const auto& p : *pools) p->resume();
+  log::info("console_resume", {{"database", database.value_or("*")}});
+  return {};
+}
+
+Expected<void> DaemonInventory::reconnect(const std::optional<std::string>& database) {
+  auto pools = pools_of(database);
+  if (!pools) return pools.error();
+  for (const auto& p : *pools) p->reconnect();
+  return {};
+}
+
+Expected<void> DaemonInventory::kill(const std::string& database) {
+  auto pools = pools_of(database);
+  if (!pools) return pools.error();
+  // New clients of a killed database wait until RESUME, as after PAUSE.
+  for (const auto& p : *pools) {
+    p->pause();
+    p->reconnect();
+  }
+  for (const auto& c : d_.sessions_.clients())
+    if (c->database == database) d_.sessions_.with(c->id, [](client::Session& s) { client::kill(s); });
+  log::info("console_kill", {{"database", database}});
+  return {};
+}
+
+Expected<void> DaemonInventory::kill_client(std::uint64_t id) {
+  if (!d_.sessions_.with(id, [](client::Session& s) { client::kill(s); }))
+    return make_error("no such client: " + std::to_string(id));
+  return {};
+}
+
+Expected<void> DaemonInventory::reload() { return d_.reload(); }
+
+Expected<void> DaemonInventory::shutdown(admin::ShutdownMode mode) {
+  asio::post(d_.control_, [this, mode] {
+    switch (mode) {
+      case admin::ShutdownMode::immediate: d_.finish(); break;
+      case admin::ShutdownMode::wait_for_servers: d_.begin_shutdown(true); break;
+      case admin::ShutdownMode::wait_for_clients: d_.begin_shutdown(false); break;
+    }
+  });
+  return {};
 }
 
 }  // namespace

@@ -53,6 +53,7 @@ void Lease::close() {
   {
     std::lock_guard lock(pool_->mutex_);
     --pool_->active_;
+    pool_->lent_.erase(conn_.get());
   }
   pool_->discard(std::move(conn_));
 }
@@ -67,6 +68,7 @@ struct Pool::Waiter {
   std::unique_ptr<server::ServerConnection> handed;  // a connection given straight to this waiter
   bool slot = false;                                 // room to open a connection was reserved for it
   bool failed = false;                               // the pool closed
+  bool retry = false;                                // RESUME: try again from the top
   net::TimePoint since;
 
   // Wakes the waiting coroutine on its own executor (timers are not thread-safe).
@@ -75,8 +77,14 @@ struct Pool::Waiter {
   }
 };
 
-Pool::Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps)
-    : key_(std::move(key)), caps_(caps), settings_(std::move(settings)), spec_(std::move(spec)) {}
+Pool::Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps,
+           metrics::PoolCells cells, metrics::Metrics* metrics)
+    : key_(std::move(key)),
+      caps_(caps),
+      settings_(std::move(settings)),
+      spec_(std::move(spec)),
+      cells_(cells),
+      metrics_(metrics) {}
 
 Pool::~Pool() {
   for (auto& c : idle_) c->terminate();
@@ -97,7 +105,7 @@ void Pool::release_slot_locked() {
 }
 
 void Pool::slot_freed_locked() {
-  while (!waiters_.empty()) {
+  while (!waiters_.empty() && !paused_) {
     if (!try_reserve_locked()) return;
     auto w = std::move(waiters_.front());
     waiters_.pop_front();
@@ -141,6 +149,7 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   --connecting_;
   if (auto* err = std::get_if<server::ConnectError>(&result)) {
     stats_.connect_errors.fetch_add(1, std::memory_order_relaxed);
+    if (metrics_) metrics_->server_connect_error(key_.database, key_.user, server::to_string(err->kind)).inc();
     release_slot_locked();
     slot_freed_locked();
     co_return AcquireError{AcquireFailure::connect_failed, std::move(*err)};
@@ -148,6 +157,7 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   auto conn = std::move(std::get<0>(result));
   conn->set_generation(generation);
   ++active_;
+  lent_.insert(conn.get());
   lock.unlock();
   log::debug("server_connected", {{"pool", key_.to_string()}, {"server_id", conn->id()},
                                   {"server", conn->endpoint().to_string()}});
@@ -171,6 +181,9 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
         co_return co_await open_with_slot(executor, std::move(parameters));
       } else if (waiter->failed) {
         co_return AcquireError{AcquireFailure::closed, {}};
+      } else if (waiter->retry) {
+        waiter.reset();
+        continue;
       } else {
         waiters_.erase(std::remove(waiters_.begin(), waiters_.end(), waiter), waiters_.end());
         ++timeouts_;
@@ -178,13 +191,17 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
       }
       waiter.reset();
     }
-    if (!conn) conn = take_idle_locked(executor, signature, false);
-    if (!conn && try_reserve_locked()) {
+    if (!conn && paused_) {
+      // PAUSE: queue without touching idle connections or opening new ones; resume() wakes the queue.
+    } else {
+      if (!conn) conn = take_idle_locked(executor, signature, false);
+    }
+    if (!conn && !paused_ && try_reserve_locked()) {
       ++connecting_;
       lock.unlock();
       co_return co_await open_with_slot(executor, std::move(parameters));
     }
-    if (!conn) conn = take_idle_locked(executor, signature, true);
+    if (!conn && !paused_) conn = take_idle_locked(executor, signature, true);
     if (conn) {
       if (conn->signature() != signature || conn->generation() != generation_) {
         // Logged in with other startup parameters (or an old DSN): replace it with one that fits, in its slot.
@@ -207,6 +224,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
         continue;
       }
       ping ? ++testing_ : ++active_;
+      if (!ping) lent_.insert(conn.get());
       lock.unlock();
       conn->transport().rehome(executor);
       if (ping) {
@@ -223,6 +241,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
           continue;
         }
         ++active_;
+        lent_.insert(conn.get());
         lock.unlock();
       }
       co_return Lease(shared_from_this(), std::move(conn));
@@ -237,16 +256,17 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
     waiters_.push_back(waiter);
     lock.unlock();
     co_await waiter->timer.async_wait(net::use_tuple);
+    auto waited = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now() - waiter->since);
     stats_.waits.fetch_add(1, std::memory_order_relaxed);
-    stats_.wait_time_us.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                      net::Clock::now() - waiter->since).count()),
-                                  std::memory_order_relaxed);
+    stats_.wait_time_us.fetch_add(static_cast<std::uint64_t>(waited.count()), std::memory_order_relaxed);
+    cells_.wait.observe(static_cast<double>(waited.count()) / 1e6);
   }
 }
 
 void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
   std::unique_lock lock(mutex_);
   --active_;
+  lent_.erase(conn.get());
   auto now = net::Clock::now();
   bool expired = settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime;
   if (closed_ || expired || conn->generation() != generation_) {
@@ -255,10 +275,11 @@ void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
     return;
   }
   conn->mark_idle();
-  if (!waiters_.empty()) {
+  if (!waiters_.empty() && !paused_) {
     auto w = std::move(waiters_.front());
     waiters_.pop_front();
     ++active_;
+    lent_.insert(conn.get());
     w->handed = std::move(conn);
     Waiter::wake(w);
     return;
@@ -288,7 +309,7 @@ void Pool::update(config::PoolSettings settings, server::LoginSpec spec, bool sp
       for (std::size_t i = 0; i < stale.size(); ++i) release_slot_locked();
     }
     // A larger pool may have room for waiters now.
-    while (!waiters_.empty() && try_reserve_locked()) {
+    while (!waiters_.empty() && !paused_ && try_reserve_locked()) {
       auto w = std::move(waiters_.front());
       waiters_.pop_front();
       w->slot = true;
@@ -339,6 +360,7 @@ PoolSnapshot Pool::snapshot() const {
   s.total = total_;
   s.timeouts = timeouts_;
   s.clients = clients_.load(std::memory_order_relaxed);
+  s.paused = paused_;
   if (!waiters_.empty())
     s.max_wait = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now() - waiters_.front()->since);
   return s;
@@ -384,7 +406,7 @@ int Pool::maintain(net::TimePoint now) {
       }
     }
     // Room freed elsewhere (a shared cap) goes to waiters.
-    while (!waiters_.empty() && try_reserve_locked()) {
+    while (!waiters_.empty() && !paused_ && try_reserve_locked()) {
       auto w = std::move(waiters_.front());
       waiters_.pop_front();
       w->slot = true;
@@ -429,6 +451,44 @@ std::shared_ptr<const server::Statement> Pool::statement(std::string_view query,
     std::erase_if(statements_, [](const auto& kv) { return kv.second.expired(); });
   }
   return s;
+}
+
+void Pool::pause() {
+  std::lock_guard lock(mutex_);
+  paused_ = true;
+}
+
+void Pool::resume() {
+  std::deque<std::shared_ptr<Waiter>> wake;
+  {
+    std::lock_guard lock(mutex_);
+    if (!paused_) return;
+    paused_ = false;
+    // Waiters retry from the top: idle connections first, then room to open new ones.
+    wake.swap(waiters_);
+    for (auto& w : wake) w->retry = true;
+  }
+  for (auto& w : wake) Waiter::wake(w);
+}
+
+std::vector<ServerInfo> Pool::servers() const {
+  std::vector<ServerInfo> out;
+  std::lock_guard lock(mutex_);
+  auto add = [&](const server::ServerConnection& c, const char* state) {
+    ServerInfo i;
+    i.id = c.id();
+    i.state = state;
+    i.host = c.endpoint().host;
+    i.port = c.endpoint().port;
+    i.remote_pid = static_cast<int>(c.backend_key().process_id);
+    i.connect_time = c.created_at();
+    i.request_time = c.idle_since();
+    i.close_needed = c.generation() != generation_;
+    out.push_back(std::move(i));
+  };
+  for (const auto* c : lent_) add(*c, "active");
+  for (const auto& c : idle_) add(*c, "idle");
+  return out;
 }
 
 bool Pool::evict_one_idle() {

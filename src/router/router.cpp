@@ -120,7 +120,8 @@ std::shared_ptr<CancelTarget> CancelMap::find(const protocol::BackendKeyData& ke
 // ---------------------------------------------------------------------------------------------
 // Router
 
-Router::Router(std::shared_ptr<const Settings> settings) : settings_(std::move(settings)) {}
+Router::Router(std::shared_ptr<const Settings> settings, metrics::Metrics& metrics)
+    : settings_(std::move(settings)), metrics_(metrics) {}
 
 server::LoginSpec Router::make_spec(const Settings& s, const config::DatabaseConfig& db, const std::string& database,
                                     const std::string& user, const ClientCredentials& credentials) const {
@@ -183,7 +184,8 @@ std::shared_ptr<pool::Pool> Router::pool_for(const std::string& database, const 
     return it->second.pool;
   }
   auto pool = std::make_shared<pool::Pool>(key, s->config->pool_settings(database, user),
-                                           make_spec(*s, *db, database, user, credentials), caps_);
+                                           make_spec(*s, *db, database, user, credentials), caps_,
+                                           metrics_.for_pool(database, user), &metrics_);
   pools_[key] = PoolEntry{pool, db->name, credentials};
   return pool;
 }

@@ -9,8 +9,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "pgweir/net/asio.hpp"
+#include "pgweir/admin/inventory.hpp"
 #include "pgweir/router/router.hpp"
 
 namespace pgweir::client {
@@ -41,19 +43,38 @@ std::string_view to_string(CloseReason);
 
 class Session;
 
+// What the console shows of a client. Fixed at login but for the atomics, which the session updates.
+struct ClientInfo {
+  enum State { idle = 0, active = 1, waiting = 2 };
+  std::uint64_t id = 0;
+  std::string user, database, addr, local_addr, tls, application_name;
+  int port = 0, local_port = 0;
+  std::chrono::system_clock::time_point connect_time;
+  std::atomic<int> state{idle};
+  std::atomic<std::uint64_t> server_id{0};
+  std::atomic<std::int64_t> request_time_us{0};  // system clock
+  std::atomic<std::int64_t> wait_started_us{0};  // steady clock, while waiting
+};
+
 // Live sessions, for shutdown and the console. Sessions register on their own executor.
 class Registry {
  public:
-  std::uint64_t add(Session* s, net::Executor ex);
+  std::uint64_t add(Session* s, net::Executor ex, std::shared_ptr<ClientInfo> info);
   void remove(std::uint64_t id);
   std::size_t size() const;
   // Runs `fn` on each live session, on that session's executor.
   void for_each(const std::function<void(Session&)>& fn);
+  // Runs `fn` on one session (by id) on its executor; false when there is no such session.
+  bool with(std::uint64_t id, const std::function<void(Session&)>& fn);
+  std::vector<std::shared_ptr<const ClientInfo>> clients() const;
+  // Sessions still logging in (counted by the accept loop), for SHOW LISTS.
+  std::atomic<int> logging_in{0};
 
  private:
   struct Entry {
     Session* session;
     net::Executor executor;
+    std::shared_ptr<ClientInfo> info;
   };
   mutable std::mutex mutex_;
   std::map<std::uint64_t, Entry> sessions_;
@@ -65,6 +86,7 @@ struct SessionEnv {
   router::Router& router;
   Registry& registry;
   std::atomic<bool>& shutting_down;
+  admin::Inventory* inventory = nullptr;  // the console's view of the process
 };
 
 net::Task<void> run_session(net::Socket socket, SessionEnv& env);

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <deque>
 #include <unordered_map>
+#include <unordered_set>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,6 +13,7 @@
 #include <vector>
 
 #include "pgweir/config/config.hpp"
+#include "pgweir/metrics/pgweir_metrics.hpp"
 #include "pgweir/net/asio.hpp"
 #include "pgweir/server/server_connection.hpp"
 
@@ -76,12 +78,9 @@ struct AcquireError {
 
 using AcquireResult = std::variant<Lease, AcquireError>;
 
-// Totals since the pool was created, updated by the sessions that use it (relaxed atomics).
+// Times since the pool was created, in whole microseconds for SHOW STATS (relaxed atomics). Counts of
+// transactions, queries and bytes live in the pool's metric cells.
 struct PoolStats {
-  std::atomic<std::uint64_t> transactions{0};   // ReadyForQuery with idle status
-  std::atomic<std::uint64_t> queries{0};        // ReadyForQuery answering a Query, Sync or FunctionCall
-  std::atomic<std::uint64_t> bytes_received{0}; // from clients
-  std::atomic<std::uint64_t> bytes_sent{0};     // to clients
   std::atomic<std::uint64_t> xact_time_us{0};
   std::atomic<std::uint64_t> query_time_us{0};
   std::atomic<std::uint64_t> wait_time_us{0};   // clients waiting for a server connection
@@ -101,11 +100,26 @@ struct PoolSnapshot {
   std::chrono::microseconds max_wait{0};  // the oldest waiter's wait so far
   std::uint64_t timeouts = 0;             // clients that gave up waiting
   int clients = 0;                        // logged-in clients routed to this pool
+  bool paused = false;
+};
+
+// One server connection as the console shows it.
+struct ServerInfo {
+  std::uint64_t id = 0;
+  std::string state;  // active | idle | login | tested
+  std::string host;
+  int port = 0;
+  int remote_pid = 0;
+  net::TimePoint connect_time{};
+  net::TimePoint request_time{};
+  bool tls = false;
+  bool close_needed = false;
 };
 
 class Pool : public std::enable_shared_from_this<Pool> {
  public:
-  Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps);
+  Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps,
+       metrics::PoolCells cells, metrics::Metrics* metrics);
   ~Pool();
 
   const PoolKey& key() const { return key_; }
@@ -138,6 +152,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   bool has_waiters() const;
 
   PoolStats& stats() { return stats_; }
+  metrics::PoolCells& cells() { return cells_; }
+
+  // PAUSE: clients asking for a server wait (idle connections stay idle) until resume().
+  void pause();
+  void resume();
+  std::vector<ServerInfo> servers() const;
 
   // The shared statement for a (query, parameter types) pair: clients that prepare the same text share one
   // server-side name, so a server connection prepares it once for all of them.
@@ -174,6 +194,10 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::uint64_t timeouts_ = 0;
   bool closed_ = false;
   PoolStats stats_;
+  metrics::PoolCells cells_;
+  metrics::Metrics* metrics_;
+  bool paused_ = false;
+  std::unordered_set<server::ServerConnection*> lent_;  // connections out with clients, for SHOW SERVERS
   std::atomic<int> clients_{0};
   std::mutex statements_mutex_;
   std::unordered_map<std::string, std::weak_ptr<const server::Statement>> statements_;

@@ -75,7 +75,8 @@ struct ClientCredentials {
 
 class Router {
  public:
-  explicit Router(std::shared_ptr<const Settings> settings);
+  Router(std::shared_ptr<const Settings> settings, metrics::Metrics& metrics);
+  metrics::Metrics& metrics() { return metrics_; }
 
   std::shared_ptr<const Settings> settings() const { return settings_.load(std::memory_order_acquire); }
   // Swaps in new settings and reconciles pools: changed ones updated (a changed DSN closes old connections as
@@ -107,6 +108,7 @@ class Router {
   std::map<pool::PoolKey, PoolEntry> pools_;
   pool::ConnectionCaps caps_;
   CancelMap cancels_;
+  metrics::Metrics& metrics_;
 };
 
 }  // namespace pgweir::router
