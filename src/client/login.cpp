@@ -4,6 +4,8 @@
 #include <openssl/x509.h>
 
 #include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/socket.h>
 
 #include "pgweir/auth/scram.hpp"
@@ -308,6 +310,61 @@ net::Task<bool> Session::check_client_certificate(bool cn_must_match) {
   co_return true;
 }
 
+// The client's address as the HBA rules see it.
+static hba::ClientInfo hba_client(net::Transport& t, const std::string& database, const std::string& user) {
+  hba::ClientInfo c;
+  c.is_tls = t.is_tls();
+  c.database = database;
+  c.user = user;
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (::getpeername(t.native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    if (ss.ss_family == AF_INET) {
+      std::array<std::uint8_t, 4> b{};
+      std::memcpy(b.data(), &reinterpret_cast<sockaddr_in*>(&ss)->sin_addr, 4);
+      c.address = hba::IpAddress::v4(b);
+    } else if (ss.ss_family == AF_INET6) {
+      std::array<std::uint8_t, 16> b{};
+      std::memcpy(b.data(), &reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr, 16);
+      c.address = hba::IpAddress::v6(b);
+    } else {
+      c.is_unix = true;
+    }
+  }
+  return c;
+}
+
+net::Task<bool> Session::auth_hba(const auth::UserSecret* secret) {
+  std::string where = "host \"" + peer_.substr(0, peer_.rfind(':')) + "\", user \"" + user_ + "\", database \"" +
+                      database_ + "\", " + (client_.is_tls() ? "SSL encryption" : "no encryption");
+  const hba::Rule* rule = settings_->hba ? hba::match(*settings_->hba, hba_client(client_, database_, user_)) : nullptr;
+  if (!rule) {
+    co_await fail(CloseReason::auth_failed, "28000", "no pg_hba.conf entry for " + where);
+    co_return false;
+  }
+  if (rule->client_cert != hba::ClientCert::none &&
+      !co_await check_client_certificate(rule->client_cert == hba::ClientCert::verify_full))
+    co_return false;
+  switch (rule->method) {
+    case hba::Method::trust:
+      // As auth.method = "trust": with a users_file, only the users it lists.
+      if (settings_->users && !secret) {
+        co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+        co_return false;
+      }
+      co_return true;
+    case hba::Method::reject:
+      co_await fail(CloseReason::auth_failed, "28000", "pg_hba.conf rejects connection for " + where);
+      co_return false;
+    case hba::Method::md5:
+      if (secret && !secret->md5 && secret->scram) co_return co_await auth_scram(secret);
+      co_return co_await auth_md5(secret);
+    case hba::Method::scram_sha_256: co_return co_await auth_scram(secret);
+    case hba::Method::cert: co_return co_await check_client_certificate(true);
+  }
+  co_return false;
+}
+
 net::Task<bool> Session::authenticate() {
   const auto& cfg = *settings_->config;
   // tls.mode verify-ca/verify-full: a verified client certificate is required whatever the method; verify-full
@@ -342,9 +399,7 @@ net::Task<bool> Session::authenticate() {
       ok = co_await check_client_certificate(true);
       break;
     case config::AuthMethod::hba:
-      co_await fail(CloseReason::auth_failed, "28000",
-                    "auth.method \"" + std::string(config::to_string(cfg.auth.method)) +
-                        "\" is not available in this build of pgweir");
+      ok = co_await auth_hba(secret);
       break;
   }
   if (!ok) co_return false;

@@ -7,6 +7,7 @@
 #include "pgweir/net/chunk_pool.hpp"
 #include "pgweir/admin/console.hpp"
 #include "session_impl.hpp"
+#include "session_state.hpp"
 
 namespace pgweir::client {
 namespace {
@@ -303,7 +304,8 @@ net::Task<void> Session::detach() {
     }
   }
   bool clean = server_clean() && lease_->transaction_status() == 'I';
-  if (clean && mode_ == config::PoolMode::session && !release_requested_ && !pool_settings_.reset_query.empty()) {
+  if (clean && (mode_ == config::PoolMode::session || pinned_) && !release_requested_ &&
+      !pool_settings_.reset_query.empty()) {
     auto timeout =
         pool_settings_.connect_timeout.count() > 0 ? pool_settings_.connect_timeout : std::chrono::milliseconds(10'000);
     auto ok = co_await lease_->run_control_query(pool_settings_.reset_query, timeout);
@@ -351,8 +353,9 @@ net::Task<void> Session::pump_client() {
   struct Hooks {
     Session& s;
     bool terminate = false;
+    bool replaced_state = false;
     bool inspect(char tag, std::uint32_t length) {
-      return tag == fe::Terminate || s.prepared_.wants_client(tag, length);
+      return tag == fe::Terminate || s.prepared_.wants_client(tag, length) || s.watches_session_state(tag, length);
     }
     Verdict on_message(char tag, std::string_view whole) {
       if (tag == fe::Terminate) {
@@ -360,9 +363,18 @@ net::Task<void> Session::pump_client() {
         return Verdict::drop;
       }
       s.account_client_message(tag);
+      replaced_state = false;
+      if (auto v = s.check_session_state(tag, whole)) {
+        replaced_state = true;
+        return *v;
+      }
+      if (!s.prepared_.wants_client(tag, static_cast<std::uint32_t>(whole.size() - 1))) {
+        s.prepared_.on_client_passthrough(tag);
+        return Verdict::forward;
+      }
       return s.prepared_.on_client_message(tag, whole, *s.lease_);
     }
-    std::string_view replacement() { return s.prepared_.replacement(); }
+    std::string_view replacement() { return replaced_state ? std::string_view(s.state_rewrite_) : s.prepared_.replacement(); }
     void on_passthrough(char tag, std::uint32_t) {
       s.account_client_message(tag);
       s.prepared_.on_client_passthrough(tag);
@@ -414,6 +426,57 @@ net::Task<void> Session::pump_client() {
       co_return;
     }
   }
+}
+
+bool Session::watches_session_state(char tag, std::uint32_t length) const {
+  return mode_ != config::PoolMode::session && !pinned_ && pool_settings_.session_state != config::SessionState::allow &&
+         (tag == fe::Query || tag == fe::Parse) && length <= limits::k_max_inspected_message;
+}
+
+std::optional<net::Verdict> Session::check_session_state(char tag, std::string_view whole) {
+  if (!watches_session_state(tag, static_cast<std::uint32_t>(whole.size() - 1))) return std::nullopt;
+  auto body = whole.substr(protocol::k_header_size);
+  std::string_view sql = body;
+  if (tag == fe::Parse) {
+    auto name_end = body.find('\0');
+    if (name_end == std::string_view::npos) return std::nullopt;
+    sql = body.substr(name_end + 1);
+  }
+  auto nul = sql.find('\0');
+  if (nul != std::string_view::npos) sql = sql.substr(0, nul);
+  auto reason = detect_session_state(sql);
+  if (!reason) return std::nullopt;
+  if (pool_settings_.session_state == config::SessionState::pin) {
+    pinned_ = true;
+    env_.router.metrics().pinned_clients.with({*reason}).inc();
+    log::info("client_pinned", {{"client_id", id_}, {"reason", *reason}});
+    return std::nullopt;  // forwarded as it is; the server stays with this client
+  }
+  // session_state = error: the server answers with an error in the statement's place, in order.
+  std::string raise = "DO $pgweir$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = "
+                      "'pgweir: this statement would leave session state (" + std::string(*reason) +
+                      ") on a shared server connection; it is refused in transaction pooling mode "
+                      "(pool.session_state = error)'; END$pgweir$";
+  state_rewrite_.clear();
+  state_rewrite_ += tag;
+  std::string msg_body;
+  if (tag == fe::Parse) {
+    msg_body.push_back('\0');  // unnamed: nothing of it is kept
+    msg_body += raise;
+    msg_body.push_back('\0');
+    msg_body.append("\0\0", 2);  // no parameter types
+  } else {
+    msg_body = raise;
+    msg_body.push_back('\0');
+  }
+  auto len = static_cast<std::uint32_t>(msg_body.size() + 4);
+  state_rewrite_ += static_cast<char>(len >> 24);
+  state_rewrite_ += static_cast<char>(len >> 16);
+  state_rewrite_ += static_cast<char>(len >> 8);
+  state_rewrite_ += static_cast<char>(len);
+  state_rewrite_ += msg_body;
+  prepared_.on_client_passthrough(tag);
+  return net::Verdict::replace;
 }
 
 void Session::account_client_message(char tag) {
@@ -544,7 +607,7 @@ net::Task<void> Session::pump_server() {
       stop(CloseReason::shutdown);
       co_return;
     }
-    if (mode_ != config::PoolMode::session) {
+    if (mode_ != config::PoolMode::session && !pinned_) {
       release_requested_ = true;
       co_return;
     }

@@ -40,6 +40,7 @@ class Session {
   std::optional<std::string> verified_certificate_cn();
   net::Task<bool> check_client_certificate(bool cn_must_match);
   net::Task<bool> auth_md5(const auth::UserSecret* secret);
+  net::Task<bool> auth_hba(const auth::UserSecret* secret);
   net::Task<bool> auth_scram(const auth::UserSecret* secret);
   net::Task<std::optional<std::string>> read_auth_message(char expected_tag);
   net::Task<void> handle_cancel(const protocol::CancelRequest& req);
@@ -62,6 +63,10 @@ class Session {
   bool server_clean() const;
   void begin_query();
   void account_client_message(char tag);
+  // Transaction mode: SQL that would leave session state on the server. Returns the verdict for the message.
+  bool watches_session_state(char tag, std::uint32_t length) const;
+  std::optional<net::Verdict> check_session_state(char tag, std::string_view whole);
+  std::string state_rewrite_;
   void end_query(char status);
   void stop(CloseReason r) {
     if (!end_) end_ = r;
@@ -108,7 +113,8 @@ class Session {
   net::TimePoint query_started_;
   net::TimePoint xact_started_;
   bool query_cancelled_ = false;
-  bool attaching_ = false;         // waiting for a server connection: not idle    // query_timeout fired for the running query
+  bool attaching_ = false;
+  bool pinned_ = false;            // session state: keeps its server until it leaves (session_state = pin)         // waiting for a server connection: not idle    // query_timeout fired for the running query
   std::string scratch_;
 };
 

@@ -29,8 +29,8 @@ bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' |
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // Splits one line into fields. Quotes may open and close anywhere inside a token, as in PostgreSQL; an unquoted
-// comma continues the same field, so "a, b" is one list.
-std::optional<LineError> tokenize(std::string_view line, std::vector<Field>& fields) {
+// comma continues the same field, so "a, b" is one list. `end_column` is where a missing field would have started.
+std::optional<LineError> tokenize(std::string_view line, std::vector<Field>& fields, int& end_column) {
   std::size_t i = 0;
   const auto skip_blanks = [&] {
     while (i < line.size() && is_blank(line[i])) ++i;
@@ -67,26 +67,17 @@ std::optional<LineError> tokenize(std::string_view line, std::vector<Field>& fie
         token.text.push_back(c);
       }
       if (in_quote) return LineError{static_cast<int>(quote_at) + 1, "unterminated quoted string"};
-      if (token.text.empty() && !token.quoted) {
-        return LineError{token.column, comma ? "empty name before ','" : "list ends with ','"};
-      }
+      if (token.text.empty() && !token.quoted) return LineError{token.column, "empty name in a list"};
       field.push_back(std::move(token));
       if (!comma) break;
       skip_blanks();
       if (at_end()) return LineError{static_cast<int>(i) + 1, "list ends with ','"};
     }
     fields.push_back(std::move(field));
+    end_column = static_cast<int>(i) + 2;
     skip_blanks();
   }
   return std::nullopt;
-}
-
-// The column where a missing field would have started: just past the last token.
-int end_column(std::string_view line) {
-  std::size_t end = line.find('#');
-  if (end == std::string_view::npos) end = line.size();
-  while (end > 0 && is_blank(line[end - 1])) --end;
-  return static_cast<int>(end) + 2;
 }
 
 bool is_keyword(const Token& t, std::string_view word) { return !t.quoted && t.text == word; }
@@ -198,8 +189,8 @@ std::optional<LineError> parse_address(const std::vector<Field>& fields, std::si
       if (slash != std::string_view::npos) {
         return LineError{t.column, "a host name cannot have a CIDR mask: " + quote(text)};
       }
-      return LineError{t.column, "host name " + quote(text) +
-                                     " is not supported by pgweir (no DNS lookups); use an IP address with a CIDR mask"};
+      return LineError{t.column, "host name " + quote(text) + " is not supported by pgweir (no DNS lookups); " +
+                                     "use an IP address with a CIDR mask"};
     }
     return LineError{t.column, "invalid IP address " + quote(host)};
   }
@@ -288,7 +279,8 @@ std::optional<LineError> parse_option(const Token& t, Rule& rule) {
       }
       rule.client_cert = ClientCert::verify_ca;
     } else {
-      return LineError{value_column, "invalid clientcert value " + quote(value) + " (expected verify-ca or verify-full)"};
+      return LineError{value_column,
+                       "invalid clientcert value " + quote(value) + " (expected verify-ca or verify-full)"};
     }
     return std::nullopt;
   }
@@ -311,7 +303,8 @@ std::optional<LineError> parse_option(const Token& t, Rule& rule) {
 
 std::optional<LineError> parse_line(std::string_view line, int line_number, std::optional<Rule>& out) {
   std::vector<Field> fields;
-  if (auto e = tokenize(line, fields)) return e;
+  int missing_column = 1;
+  if (auto e = tokenize(line, fields, missing_column)) return e;
   if (fields.empty()) return std::nullopt;
 
   // Records cannot continue across lines in PostgreSQL 15; a trailing backslash would otherwise be read as part
@@ -324,7 +317,6 @@ std::optional<LineError> parse_line(std::string_view line, int line_number, std:
 
   Rule rule;
   rule.line = line_number;
-  const int missing_column = end_column(line);
   std::size_t next = 0;
   if (auto e = parse_type(fields[next++], rule.type)) return e;
   if (next >= fields.size()) return LineError{missing_column, "missing database name"};
@@ -432,18 +424,18 @@ std::optional<IpAddress> IpAddress::parse(std::string_view text) {
 HbaFile parse(std::string_view text) {
   HbaFile file;
   int line_number = 0;
-  while (!text.empty() || line_number == 0) {
+  for (std::size_t start = 0;;) {
     ++line_number;
-    const std::size_t nl = text.find('\n');
-    const std::string_view line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+    const std::size_t nl = text.find('\n', start);
+    const std::string_view line = text.substr(start, nl == std::string_view::npos ? nl : nl - start);
     std::optional<Rule> rule;
     if (auto e = parse_line(line, line_number, rule)) {
       file.errors.push_back({line_number, e->column, std::move(e->message)});
     } else if (rule) {
       file.rules.push_back(std::move(*rule));
     }
-    if (text.empty()) break;
+    if (nl == std::string_view::npos) break;
+    start = nl + 1;
   }
   return file;
 }

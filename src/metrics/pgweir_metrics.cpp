@@ -25,6 +25,9 @@ Metrics::Metrics(Registry& r, std::string_view version)
       client_disconnects(
           r.counter("pgweir_client_disconnects_total", "Closed client connections by reason.", {"reason"})),
       config_reloads(r.counter("pgweir_config_reloads_total", "Configuration reloads by result.", {"result"})),
+      pinned_clients(r.counter("pgweir_pinned_clients_total",
+                                "Transaction-mode clients that kept their server connection because of session state.",
+                                {"reason"})),
       build_info(r.gauge("pgweir_build_info", "Always 1; the version label names the running build.", {"version"})),
       ready(r.gauge("pgweir_up", "1 while pgweir is listening, not shutting down and reaches a database.")) {
   build_info.with({version}).set(1);

@@ -36,6 +36,19 @@ LoadedSettings load_settings(const std::string& path) {
       settings->users = std::move(users);
     }
   }
+  if (!cfg.auth.hba_file.empty()) {
+    std::ifstream in(cfg.auth.hba_file, std::ios::binary);
+    if (!in) {
+      out.errors.push_back({cfg.auth.hba_file, 0, 0, "cannot read auth.hba_file"});
+    } else {
+      std::stringstream text;
+      text << in.rdbuf();
+      auto hba = std::make_shared<hba::HbaFile>(hba::parse(text.str()));
+      // A file with any bad line is refused whole: skipping a bad reject rule would let clients in.
+      for (const auto& e : hba->errors) out.errors.push_back({cfg.auth.hba_file, e.line, e.column, e.message});
+      settings->hba = std::move(hba);
+    }
+  }
   if (tls::tls_offered(cfg.tls.mode)) {
     auto ctx = tls::make_server_context(cfg.tls);
     if (!ctx) {

@@ -46,6 +46,7 @@ struct Metrics {
   CounterFamily& client_logins;           // pgweir_client_logins_total{result}: ok | auth_failed | rejected
   CounterFamily& client_disconnects;      // pgweir_client_disconnects_total{reason}
   CounterFamily& config_reloads;          // pgweir_config_reloads_total{result}: ok | failed
+  CounterFamily& pinned_clients;          // pgweir_pinned_clients_total{reason}: session state kept a server
   GaugeFamily& build_info;                // pgweir_build_info{version} = 1
   GaugeFamily& ready;                     // pgweir_up: 1 while /readyz would answer 200
 };

@@ -12,6 +12,7 @@
 
 #include "pgweir/auth/users_file.hpp"
 #include "pgweir/config/config.hpp"
+#include "pgweir/hba/hba.hpp"
 #include "pgweir/pool/pool.hpp"
 #include "pgweir/tls/tls.hpp"
 
@@ -21,6 +22,7 @@ namespace pgweir::router {
 struct Settings {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const auth::UsersFile> users;              // null when auth.users_file is unset
+  std::shared_ptr<const hba::HbaFile> hba;                   // null when auth.hba_file is unset
   std::shared_ptr<const tls::Context> client_tls;            // null when tls.mode = disable
   std::map<std::string, std::shared_ptr<const tls::Context>, std::less<>> server_tls;  // per database
 };
