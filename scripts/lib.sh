@@ -6,7 +6,8 @@ PGWEIR_PACKAGES=(
   libboost1.81-dev libssl-dev libpq-dev libtomlplusplus-dev doctest-dev
   postgresql-15 postgresql-client-15
   openssl procps iproute2
-  prometheus pgbouncer
+  prometheus pgbouncer prometheus-pgbouncer-exporter
+  python3-psycopg curl
 )
 
 PGWEIR_PG_BIN=/usr/lib/postgresql/15/bin
