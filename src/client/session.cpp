@@ -385,6 +385,15 @@ net::Task<void> Session::pump_client() {
   net::Segments out;
   auto& server = lease_->transport();
   for (;;) {
+    // A kill or shutdown that arrived while this pump was busy found no wait to cancel: look before waiting.
+    if (killed_) {
+      stop(CloseReason::admin_kill);
+      co_return;
+    }
+    if (shutdown_requested_ && idle_at_boundary()) {
+      stop(CloseReason::shutdown);
+      co_return;
+    }
     if (auto ec = co_await client_.wait_readable()) {
       if (relay_stopping()) co_return;  // the other direction ended or released
       if (killed_) {
@@ -663,6 +672,10 @@ net::Task<void> Session::watchdog() {
 net::Task<void> Session::relay() {
   for (;;) {
     if (!lease_) {
+      if (killed_ || shutdown_requested_) {
+        stop(killed_ ? CloseReason::admin_kill : CloseReason::shutdown);
+        co_return;
+      }
       if (auto ec = co_await client_.wait_readable()) {
         if (end_) co_return;
         if (killed_) {

@@ -365,13 +365,6 @@ int Daemon::run() {
     std::fprintf(stderr, "pgweir: %s\n", ok.error().message.c_str());
     return 1;
   }
-  health_thread_ = std::jthread([this](std::stop_token stop) {
-    while (!stop.stop_requested()) {
-      check_health();
-      for (int i = 0; i < 20 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  });
-
   asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
                                                                               int sig) {
@@ -400,6 +393,13 @@ int Daemon::run() {
   }
   log::info("started", {{"version", PGWEIR_VERSION}, {"workers", count}, {"config", path_}});
   listening_ = true;
+  // Readiness is checked from here on, so pgweir_up never reads 0 for a process that is listening and healthy.
+  health_thread_ = std::jthread([this](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      check_health();
+      for (int i = 0; i < 20 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
   notify::ready();
   {
     auto guard = asio::make_work_guard(control_);

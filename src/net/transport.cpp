@@ -278,7 +278,7 @@ std::string peer_name(const Socket& socket) {
     ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
     return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
   }
-  return "unix";
+  return "[local]";  // as PostgreSQL names unix-socket clients
 }
 
 }  // namespace pgweir::net

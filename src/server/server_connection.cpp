@@ -224,6 +224,18 @@ net::Task<ConnectResult> connect_all(const LoginSpec& spec, net::Executor execut
   co_return last;
 }
 
+// awaitable operator|| flattens a std::variant result into its own variant; a struct keeps ConnectResult whole.
+struct BoxedConnect {
+  ConnectResult result;
+};
+
+net::Task<BoxedConnect> connect_boxed(const LoginSpec& spec, net::Executor executor) {
+  // Not `co_return BoxedConnect{co_await …}`: GCC 12 miscompiles co_await inside a braced initializer.
+  auto result = co_await connect_all(spec, executor);
+  BoxedConnect boxed{std::move(result)};
+  co_return boxed;
+}
+
 }  // namespace
 
 std::string Endpoint::to_string() const {
@@ -323,10 +335,10 @@ std::string make_signature(const StartupParams& parameters) {
 net::Task<ConnectResult> connect(const LoginSpec& spec, net::Executor executor) {
   asio::steady_timer timer(executor);
   timer.expires_after(spec.connect_timeout.count() > 0 ? spec.connect_timeout : std::chrono::hours(24 * 365));
-  auto result = co_await (connect_all(spec, executor) || timer.async_wait(net::use_tuple));
+  auto result = co_await (connect_boxed(spec, executor) || timer.async_wait(net::use_tuple));
   if (result.index() == 1)
     co_return fail(ConnectFailure::timeout, "timeout while connecting to the server (connect_timeout)");
-  co_return std::get<0>(std::move(result));
+  co_return std::move(std::get<0>(result).result);
 }
 
 net::Task<void> send_cancel(Endpoint endpoint, protocol::BackendKeyData key, net::Executor executor) {

@@ -63,7 +63,7 @@ class Transport {
 // Sets TCP_NODELAY and keepalive on TCP sockets (ignored on unix sockets); makes the fd non-blocking.
 void tune_socket(Socket& socket);
 
-// Formats a peer address: "1.2.3.4:5678", "[::1]:5678" or "unix".
+// Formats a peer address: "1.2.3.4:5678", "[::1]:5678" or "[local]" (unix socket).
 std::string peer_name(const Socket& socket);
 
 }  // namespace pgweir::net
