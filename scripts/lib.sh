@@ -8,6 +8,7 @@ PGWEIR_PACKAGES=(
   openssl procps iproute2
   prometheus pgbouncer prometheus-pgbouncer-exporter
   python3-psycopg curl
+  clang libclang-rt-14-dev
 )
 
 PGWEIR_PG_BIN=/usr/lib/postgresql/15/bin

@@ -26,6 +26,12 @@ cmake -S . -B "$build_dir" -G Ninja \
   -DCMAKE_BUILD_TYPE="$build_type" -DPGWEIR_SANITIZE="$sanitize" -DPGWEIR_TESTS=ON
 cmake --build "$build_dir" -j"$(nproc)"
 
+# Fuzz targets (tests/fuzz, clang libFuzzer): PGWEIR_FUZZ_SECONDS per target when set (.ci/run sets 60);
+# unset, they are not built. They run before ctest so that ctest's summary closes the output.
+if [[ -n "${PGWEIR_FUZZ_SECONDS:-}" ]]; then
+  tests/fuzz/run.sh "$PGWEIR_FUZZ_SECONDS"
+fi
+
 # Each integration test executable runs its own PostgreSQL cluster and pgweir on random free ports,
 # so two test processes at once do not collide.
 set +e

@@ -24,7 +24,7 @@ fi
 generator=()
 if [[ ! -f $build/CMakeCache.txt ]] && command -v ninja >/dev/null; then generator=(-G Ninja); fi
 cmake -S "$here" -B "$build" "${generator[@]}" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" >/dev/null
-cmake --build "$build" -j1
+cmake --build "$build" -j"${PGWEIR_FUZZ_BUILD_JOBS:-$(nproc)}"
 
 if [[ $# -gt 0 ]]; then
   targets=("$@")
