@@ -3,6 +3,7 @@
 #include "support/pgweir_process.hpp"
 
 #include <csignal>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -25,13 +26,25 @@ std::string substitute(std::string text, const std::map<std::string, std::string
   return text;
 }
 
+// PGWEIR_TEST_WRAPPER runs the daemon under another program (valgrind, strace …): its words go before ours.
+std::vector<std::string> Pgweir::command() const {
+  std::vector<std::string> argv;
+  if (const char* wrapper = std::getenv("PGWEIR_TEST_WRAPPER")) {
+    std::istringstream words(wrapper);
+    for (std::string w; words >> w;) argv.push_back(w);
+  }
+  argv.insert(argv.end(), {pgweir_binary(), "-c", config_path_});
+  return argv;
+}
+
 Pgweir::Pgweir(const std::string& toml, PgweirOptions options) : port_(free_port()) {
+  if (std::getenv("PGWEIR_TEST_WRAPPER")) options.ready_timeout = std::max(options.ready_timeout, 60'000ms);
   if (pgweir_binary().empty()) throw std::runtime_error("the pgweir target was not built: no binary to test");
   log_path_ = dir_.file("pgweir.log");
   // Another test process may bind our free port first: then pgweir exits saying so, and we try another.
   for (int attempt = 1;; ++attempt) {
     config_path_ = dir_.write("pgweir.toml", expand(toml));
-    child_ = Child({pgweir_binary(), "-c", config_path_}, log_path_, options.env);
+    child_ = Child(command(), log_path_, options.env);
     if (!options.wait_ready) return;
     auto failure = wait_listening(options);
     if (failure.empty()) return;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "support/process.hpp"
 
@@ -53,6 +54,7 @@ class Pgweir {
 
  private:
   std::string expand(const std::string& toml) const;
+  std::vector<std::string> command() const;
   std::string wait_listening(const PgweirOptions& options);  // "" once listening, else why not
 
   TempDir dir_{"pgweir-d"};
