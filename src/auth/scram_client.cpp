@@ -84,7 +84,8 @@ Expected<std::string> ScramClientExchange::handle_server_first(std::string_view 
   if (!iter_text) return malformed("expected iteration count attribute \"i\"");
   int iterations = 0;
   auto [end, ec] = std::from_chars(iter_text->data(), iter_text->data() + iter_text->size(), iterations);
-  if (iter_text->empty() || ec != std::errc{} || end != iter_text->data() + iter_text->size() || iterations < 1) {
+  if (iter_text->empty() || ec != std::errc{} || end != iter_text->data() + iter_text->size() || iterations < 1 ||
+      iterations > limits::k_max_server_scram_iterations) {
     return malformed("invalid SCRAM iteration count");
   }
 

@@ -101,7 +101,7 @@ net::Task<bool> Session::negotiate() {
     }
     auto parsed = protocol::parse_startup_packet(*packet);
     if (!parsed) {
-      co_await fail(CloseReason::protocol_violation, "08P01", "invalid startup packet: " + parsed.error().message);
+      co_await fail(CloseReason::protocol_violation, "08P01", parsed.error().message);
       co_return false;
     }
     if (auto* cancel = std::get_if<protocol::CancelRequest>(&*parsed)) {

@@ -91,6 +91,7 @@ net::Task<std::optional<ConnectError>> login(ServerConnection& conn, const Login
 
   std::string buffer;
   std::optional<auth::ScramClientExchange> scram;
+  bool authenticated = false;
   for (;;) {
     auto msg = co_await net::read_message(t, buffer, limits::k_max_server_login_message);
     if (!msg) co_return fail(ConnectFailure::protocol, "server login: " + msg.error().message);
@@ -104,7 +105,7 @@ net::Task<std::optional<ConnectError>> login(ServerConnection& conn, const Login
                                                 "has no password for user \"" + spec.user + "\"");
         };
         switch (a->code) {
-          case protocol::AuthCode::ok: break;
+          case protocol::AuthCode::ok: authenticated = true; break;
           case protocol::AuthCode::cleartext_password:
             if (!spec.password) co_return no_secret("password");
             protocol::append_password_message(out, *spec.password);
@@ -168,6 +169,7 @@ net::Task<std::optional<ConnectError>> login(ServerConnection& conn, const Login
         break;
       }
       case be::ReadyForQuery: {
+        if (!authenticated) co_return fail(ConnectFailure::protocol, "server sent ReadyForQuery before AuthenticationOk");
         auto s = protocol::parse_ready_for_query(msg->body);
         if (!s) co_return fail(ConnectFailure::protocol, "server login: " + s.error().message);
         conn.set_transaction_status(*s);
@@ -179,6 +181,7 @@ net::Task<std::optional<ConnectError>> login(ServerConnection& conn, const Login
         err.kind = ConnectFailure::server_error;
         if (fields) {
           err.message = fields->message;
+          if (fields->code.empty()) fields->code = "08P01";  // a server error without SQLSTATE still gets one
           if (fields->code == "28P01" || fields->code == "28000") err.kind = ConnectFailure::auth;
           err.server = std::move(*fields);
         } else {

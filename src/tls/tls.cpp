@@ -123,7 +123,7 @@ Expected<std::shared_ptr<const Context>> make_client_context(const pq::Dsn& dsn)
   bool have_root = false;
   if (root == "system") {
     have_root = SSL_CTX_set_default_verify_paths(raw) == 1;
-  } else if (!root.empty() && std::filesystem::exists(root)) {
+  } else if (std::error_code ec; !root.empty() && std::filesystem::exists(root, ec)) {
     if (SSL_CTX_load_verify_locations(raw, root.c_str(), nullptr) != 1)
       return ssl_error("cannot load sslrootcert " + root);
     have_root = true;

@@ -27,6 +27,9 @@ inline constexpr std::size_t k_relay_chunk = 16 * 1024;
 
 // SCRAM iterations pgweir uses when it derives a verifier from a plain password.
 inline constexpr int k_scram_iterations = 4096;
+// The most SCRAM iterations pgweir computes for a server that asks: PBKDF2 runs on an event loop, and a hostile
+// server asking for 2^31 would stall it for minutes (about 30 ms at this cap).
+inline constexpr int k_max_server_scram_iterations = 100'000;
 
 // Protocol version codes.
 inline constexpr std::uint32_t k_protocol_v3 = 196608;        // 3.0
