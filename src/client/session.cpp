@@ -2,6 +2,8 @@
 // (or close it), and one log line with the close reason.
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <utility>
+
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
 #include "pgweir/net/chunk_pool.hpp"
@@ -384,6 +386,9 @@ net::Task<void> Session::pump_client() {
   net::Chunk chunk;
   net::Segments out;
   auto& server = lease_->transport();
+  // The relay attaches when the client has sent something, so the first read needs no readiness wait (each
+  // wait re-arms the descriptor with epoll_ctl). Later reads wait first, so an idle client holds no buffer.
+  bool data_expected = std::exchange(client_data_ready_, false);
   for (;;) {
     // A kill or shutdown that arrived while this pump was busy found no wait to cancel: look before waiting.
     if (killed_) {
@@ -394,7 +399,7 @@ net::Task<void> Session::pump_client() {
       stop(CloseReason::shutdown);
       co_return;
     }
-    if (auto ec = co_await client_.wait_readable()) {
+    if (auto ec = data_expected ? net::ErrorCode{} : co_await client_.wait_readable()) {
       if (relay_stopping()) co_return;  // the other direction ended or released
       if (killed_) {
         stop(CloseReason::admin_kill);
@@ -410,9 +415,12 @@ net::Task<void> Session::pump_client() {
       stop(CloseReason::client_error);
       co_return;
     }
+    data_expected = false;
     chunk.acquire();
     auto [ec, n] = co_await client_.read_some(chunk.data(), chunk.size());
     if (ec) {
+      if (relay_stopping()) co_return;
+      if (ec == asio::error::operation_aborted && (killed_ || shutdown_requested_)) continue;  // handled above
       stop(ec == asio::error::eof ? CloseReason::client_eof : CloseReason::client_error);
       co_return;
     }
@@ -692,6 +700,7 @@ net::Task<void> Session::relay() {
         co_return;
       }
       last_client_io_ = net::Clock::now();
+      client_data_ready_ = true;
       attaching_ = true;
       bool attached = co_await attach(false);
       attaching_ = false;

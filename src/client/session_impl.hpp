@@ -114,6 +114,7 @@ class Session {
   net::TimePoint xact_started_;
   bool query_cancelled_ = false;
   bool attaching_ = false;
+  bool client_data_ready_ = false;  // the relay attached because the client sent something
   bool pinned_ = false;            // session state: keeps its server until it leaves (session_state = pin)         // waiting for a server connection: not idle    // query_timeout fired for the running query
   std::string scratch_;
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
 
 namespace pgweir::pool {
@@ -212,7 +213,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
       }
       auto now = net::Clock::now();
       bool expired = (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||
-                     !conn->transport().idle_and_open();
+                     (now - conn->idle_since() >= limits::k_idle_check_after && !conn->transport().idle_and_open());
       bool ping = !expired && settings_.pre_ping.count() > 0 && now - conn->idle_since() >= settings_.pre_ping;
       auto ping_timeout = settings_.connect_timeout.count() > 0 ? settings_.connect_timeout : std::chrono::seconds(10);
       if (expired) {

@@ -41,6 +41,10 @@ inline constexpr std::uint32_t k_cancel_request_code = 80877102;
 inline constexpr std::chrono::seconds k_cancel_timeout{5};
 // Accept loop back-off when the process is out of file descriptors.
 inline constexpr std::chrono::milliseconds k_accept_backoff{100};
+// Idle server connections older than this get a non-blocking peek before they are lent (a terminated server shows
+// as EOF or its FATAL message). A connection idle for less was in use a moment ago: losing it now is the same race
+// as losing it mid-transaction, and the hot path skips the syscall.
+inline constexpr std::chrono::milliseconds k_idle_check_after{5};
 // Janitor period: idle/lifetime reaping and min_idle upkeep.
 inline constexpr std::chrono::milliseconds k_janitor_period{500};
 
