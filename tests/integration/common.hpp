@@ -19,6 +19,15 @@ inline std::string with_cluster(const std::string& toml) {
   return substitute(toml, {{"@PGPORT@", std::to_string(pg.port())}, {"@PGSOCK@", pg.socket_dir()}});
 }
 
+// Creates a login role and a database it owns on the shared cluster, unless they exist.
+inline void ensure_database(const std::string& db, const std::string& user) {
+  auto& pg = shared_cluster();
+  if (pg.exec("SELECT count(*) FROM pg_roles WHERE rolname = '" + user + "'") == "0")
+    pg.exec("CREATE ROLE " + user + " LOGIN");
+  if (pg.exec("SELECT count(*) FROM pg_database WHERE datname = '" + db + "'") == "0")
+    pg.exec("CREATE DATABASE " + db + " OWNER " + user);
+}
+
 }  // namespace pgweir::test
 
 // Shows the daemon's log (lazily: only if an assertion in this scope fails).

@@ -71,14 +71,6 @@ class BackendSampler {
   std::thread thread_;
 };
 
-void ensure_database(const std::string& db, const std::string& user) {
-  auto& pg = shared_cluster();
-  if (pg.exec("SELECT count(*) FROM pg_roles WHERE rolname = '" + user + "'") == "0")
-    pg.exec("CREATE ROLE " + user + " LOGIN");
-  if (pg.exec("SELECT count(*) FROM pg_database WHERE datname = '" + db + "'") == "0")
-    pg.exec("CREATE DATABASE " + db + " OWNER " + user);
-}
-
 TEST_CASE("pgbench -C, 20 clients through a session pool of 5 (simple and extended protocol)") {
   auto& pg = shared_cluster();
   ensure_database("bench", "bench_user");

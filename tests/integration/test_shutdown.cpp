@@ -9,14 +9,6 @@
 namespace pgweir::test {
 namespace {
 
-void ensure_database(const std::string& db, const std::string& user) {
-  auto& pg = shared_cluster();
-  if (pg.exec("SELECT count(*) FROM pg_roles WHERE rolname = '" + user + "'") == "0")
-    pg.exec("CREATE ROLE " + user + " LOGIN");
-  if (pg.exec("SELECT count(*) FROM pg_database WHERE datname = '" + db + "'") == "0")
-    pg.exec("CREATE DATABASE " + db + " OWNER " + user);
-}
-
 std::string shutdown_config(const std::string& shutdown_timeout = "20s") {
   return with_cluster(R"(
 [server]

@@ -44,14 +44,6 @@ dsn = "postgresql://127.0.0.1:@PGPORT@/)" + db + R"(?sslmode=disable"
 )");
 }
 
-void ensure_database(const std::string& db, const std::string& user) {
-  auto& pg = shared_cluster();
-  if (pg.exec("SELECT count(*) FROM pg_roles WHERE rolname = '" + user + "'") == "0")
-    pg.exec("CREATE ROLE " + user + " LOGIN");
-  if (pg.exec("SELECT count(*) FROM pg_database WHERE datname = '" + db + "'") == "0")
-    pg.exec("CREATE DATABASE " + db + " OWNER " + user);
-}
-
 int backends_of(const std::string& user, const std::string& extra_where = "") {
   return std::stoi(shared_cluster().exec("SELECT count(*) FROM pg_stat_activity WHERE usename = '" + user + "'" +
                                          extra_where));
