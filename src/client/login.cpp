@@ -182,6 +182,7 @@ net::Task<bool> Session::negotiate() {
     if (k == "user" || k == "database" || k.starts_with("_pq_.") || k == "replication") continue;
     server_params_.emplace_back(k, v);
   }
+  server_signature_ = server::make_signature(server_params_);
   if (const auto* r = startup_.find("replication"); r && *r != "false" && *r != "0" && *r != "off") {
     co_await fail(CloseReason::protocol_violation, "08P01", "replication connections are not supported by pgweir");
     co_return false;

@@ -22,12 +22,6 @@ using net::Verdict;
 
 std::atomic<int> g_clients{0};
 
-bool is_tracked(std::string_view name) {
-  for (auto t : k_tracked_parameters)
-    if (t == name) return true;
-  return false;
-}
-
 // SET name TO 'value', quoted so that any value round-trips whatever standard_conforming_strings is.
 void append_set(std::string& sql, std::string_view name, std::string_view value) {
   sql += "SET ";
@@ -210,7 +204,7 @@ net::Task<bool> Session::sync_parameters() {
   std::string sql;
   const auto& have = lease_->parameters();
   for (const auto& [name, value] : believed_) {
-    if (!is_tracked(name)) continue;
+    if (!server::is_tracked(name)) continue;
     auto it = have.find(name);
     if (it == have.end() || it->second != value) append_set(sql, name, value);
   }
@@ -224,13 +218,40 @@ net::Task<bool> Session::sync_parameters() {
   co_return true;
 }
 
+bool Session::attach_now() {
+  auto lease = pool_->try_lend(client_.executor(), server_signature_);
+  if (!lease) return false;
+  lease_ = std::move(*lease);
+  if (lease_->tracked() != believed_tracked_) return false;  // attach(false) runs the SET
+  attached();
+  return true;
+}
+
+void Session::attached() {
+  cancel_target_->set(lease_->endpoint(), lease_->backend_key());
+  if (info_) {
+    info_->server_id.store(lease_->id(), std::memory_order_relaxed);
+    info_->state.store(ClientInfo::active, std::memory_order_relaxed);
+  }
+}
+
 net::Task<bool> Session::attach(bool first) {
+  if (lease_) {
+    // attach_now lent it; only the parameters are out of step.
+    if (!co_await sync_parameters()) {
+      lease_.close();
+      co_await fail(CloseReason::server_closed, "08006", "pgweir could not prepare a server connection");
+      co_return false;
+    }
+    attached();
+    co_return true;
+  }
   if (info_) {
     info_->wait_started_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
                                      net::Clock::now().time_since_epoch()).count(), std::memory_order_relaxed);
     info_->state.store(ClientInfo::waiting, std::memory_order_relaxed);
   }
-  auto result = co_await pool_->acquire(client_.executor(), server_params_);
+  auto result = co_await pool_->acquire(client_.executor(), server_params_, server_signature_);
   if (info_) info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
   if (auto* err = std::get_if<pool::AcquireError>(&result)) {
     const auto& key = pool_->key();
@@ -276,16 +297,13 @@ net::Task<bool> Session::attach(bool first) {
       co_return false;
     }
     believed_ = lease_->parameters();
-  } else if (!co_await sync_parameters()) {
+    believed_tracked_ = lease_->tracked();
+  } else if (lease_->tracked() != believed_tracked_ && !co_await sync_parameters()) {
     lease_.close();
     co_await fail(CloseReason::server_closed, "08006", "pgweir could not prepare a server connection");
     co_return false;
   }
-  cancel_target_->set(lease_->endpoint(), lease_->backend_key());
-  if (info_) {
-    info_->server_id.store(lease_->id(), std::memory_order_relaxed);
-    info_->state.store(ClientInfo::active, std::memory_order_relaxed);
-  }
+  attached();
   co_return true;
 }
 
@@ -336,11 +354,19 @@ net::Task<void> Session::detach() {
   from_server_ = net::StreamScanner();
 }
 
-// Writes segments in batches of gathered buffers.
-static net::Task<net::ErrorCode> write_segments(net::Transport& to, const net::Segments& out) {
+namespace {
+
+// Writes `out` to `to`, skipping its first `skip` bytes (already written), in batches of gathered buffers.
+net::Task<net::ErrorCode> write_segments(net::Transport& to, const net::Segments& out, std::size_t skip) {
   std::array<asio::const_buffer, 16> bufs;
   std::size_t i = 0;
   for (auto seg : out) {
+    if (skip >= seg.size()) {
+      skip -= seg.size();
+      continue;
+    }
+    seg.remove_prefix(skip);
+    skip = 0;
     if (i == bufs.size()) {
       if (auto ec = co_await to.write_all(std::span(bufs.data(), i))) co_return ec;
       i = 0;
@@ -349,6 +375,22 @@ static net::Task<net::ErrorCode> write_segments(net::Transport& to, const net::S
   }
   co_return co_await to.write_all(std::span(bufs.data(), i));
 }
+
+// The first try at writing `out`: one gathered write, no coroutine. Returns the bytes written.
+std::size_t write_segments_now(net::Transport& to, const net::Segments& out, net::ErrorCode& ec) {
+  std::array<asio::const_buffer, net::Segments::static_capacity> bufs;
+  if (out.size() > bufs.size()) return 0;
+  for (std::size_t i = 0; i < out.size(); ++i) bufs[i] = asio::const_buffer(out[i].data(), out[i].size());
+  return to.write_now(std::span(bufs.data(), out.size()), ec);
+}
+
+std::size_t total_size(const net::Segments& out) {
+  std::size_t n = 0;
+  for (auto seg : out) n += seg.size();
+  return n;
+}
+
+}  // namespace
 
 // Client -> server. Streams bodies through; looks only at tags, and holds Terminate back.
 net::Task<void> Session::pump_client() {
@@ -386,11 +428,11 @@ net::Task<void> Session::pump_client() {
   net::Chunk chunk;
   net::Segments out;
   auto& server = lease_->transport();
-  // The relay attaches when the client has sent something, so the first read needs no readiness wait (each
-  // wait re-arms the descriptor with epoll_ctl). Later reads wait first, so an idle client holds no buffer.
-  bool data_expected = std::exchange(client_data_ready_, false);
+  // A read goes into the session's small inbox when the last one drained the socket, so a client with nothing
+  // more to say waits holding no relay chunk; a read that filled its buffer is followed by a chunk read.
+  bool drained = true;
   for (;;) {
-    // A kill or shutdown that arrived while this pump was busy found no wait to cancel: look before waiting.
+    // A kill or shutdown that arrived while this pump was busy found no read to cancel: look before reading.
     if (killed_) {
       stop(CloseReason::admin_kill);
       co_return;
@@ -399,44 +441,63 @@ net::Task<void> Session::pump_client() {
       stop(CloseReason::shutdown);
       co_return;
     }
-    if (auto ec = data_expected ? net::ErrorCode{} : co_await client_.wait_readable()) {
-      if (relay_stopping()) co_return;  // the other direction ended or released
-      if (killed_) {
-        stop(CloseReason::admin_kill);
+    std::string_view input;
+    if (!carry_.empty()) {
+      input = carry_;
+      drained = carry_.size() < chunk.size();
+    } else if (inbox_len_ > 0) {
+      input = std::string_view(inbox_.data(), inbox_len_);  // read while no server was attached
+      drained = inbox_len_ < inbox_.size();
+    } else {
+      std::span<char> buffer(inbox_);
+      if (!drained) {
+        chunk.acquire();
+        buffer = std::span<char>(chunk.data(), chunk.size());
+      }
+      auto [ec, n] = co_await client_.receive(buffer.data(), buffer.size());
+      if (ec) {
+        if (relay_stopping()) co_return;  // the other direction ended or released
+        if (ec == asio::error::operation_aborted && (killed_ || shutdown_requested_)) continue;  // handled above
+        stop(ec == asio::error::eof ? CloseReason::client_eof : CloseReason::client_error);
         co_return;
       }
-      if (ec == asio::error::operation_aborted && shutdown_requested_) {
-        if (idle_at_boundary()) {
-          stop(CloseReason::shutdown);
-          co_return;
+      drained = n < buffer.size();
+      if (relay_stopping()) {
+        // The read completed as the server was being released: these bytes open the next transaction.
+        if (buffer.data() == inbox_.data()) {
+          inbox_len_ = n;
+        } else {
+          carry_.assign(buffer.data(), n);
         }
-        continue;  // in a transaction: let it finish
+        co_return;
       }
-      stop(CloseReason::client_error);
-      co_return;
-    }
-    data_expected = false;
-    chunk.acquire();
-    auto [ec, n] = co_await client_.read_some(chunk.data(), chunk.size());
-    if (ec) {
-      if (relay_stopping()) co_return;
-      if (ec == asio::error::operation_aborted && (killed_ || shutdown_requested_)) continue;  // handled above
-      stop(ec == asio::error::eof ? CloseReason::client_eof : CloseReason::client_error);
-      co_return;
+      input = std::string_view(buffer.data(), n);
     }
     last_client_io_ = net::Clock::now();
-    pool_->cells().bytes_received.inc(n);
+    pool_->cells().bytes_received.inc(input.size());
     out.clear();
-    if (const char* err = from_client_.feed(std::string_view(chunk.data(), n), hooks, out)) {
+    if (const char* err = from_client_.feed(input, hooks, out)) {
       close_detail_ = err;
       stop(CloseReason::protocol_violation);
       co_return;
     }
-    if (!out.empty() && co_await write_segments(server, out)) {
-      stop(CloseReason::server_closed);
-      co_return;
+    if (!out.empty()) {
+      // The socket usually takes it all at once; only the rest, if any, goes through the waiting path.
+      net::ErrorCode ec;
+      auto done = write_segments_now(server, out, ec);
+      if (!ec && done < total_size(out)) ec = co_await write_segments(server, out, done);
+      if (ec) {
+        stop(CloseReason::server_closed);
+        co_return;
+      }
     }
     prepared_.chunk_written();
+    // What was fed is forwarded: the buffers are free again.
+    if (!carry_.empty()) {
+      std::string().swap(carry_);
+    } else {
+      inbox_len_ = 0;
+    }
     chunk.reset();
     if (hooks.terminate) {
       stop(CloseReason::client_terminate);
@@ -573,7 +634,11 @@ net::Task<void> Session::pump_server() {
         }
       } else if (auto ps = protocol::parse_parameter_status(body)) {
         s.lease_->set_parameter(ps->name, ps->value);
-        s.believed_[std::string(ps->name)] = std::string(ps->value);
+        auto& believed = s.believed_[std::string(ps->name)];
+        if (believed != ps->value) {
+          believed = ps->value;
+          if (server::is_tracked(ps->name)) s.believed_tracked_ = server::tracked_fingerprint(s.believed_);
+        }
       }
       return Verdict::forward;
     }
@@ -586,15 +651,11 @@ net::Task<void> Session::pump_server() {
   net::Segments out;
   auto& server = lease_->transport();
   for (;;) {
-    if (auto ec = co_await server.wait_readable()) {
+    chunk.acquire();
+    auto [ec, n] = co_await server.receive(chunk.data(), chunk.size());
+    if (ec) {
       if (relay_stopping()) co_return;
       stop(killed_ ? CloseReason::admin_kill : CloseReason::server_closed);
-      co_return;
-    }
-    chunk.acquire();
-    auto [ec, n] = co_await server.read_some(chunk.data(), chunk.size());
-    if (ec) {
-      stop(CloseReason::server_closed);
       co_return;
     }
     out.clear();
@@ -604,10 +665,12 @@ net::Task<void> Session::pump_server() {
       co_return;
     }
     if (!out.empty()) {
-      std::size_t bytes = 0;
-      for (auto seg : out) bytes += seg.size();
+      auto bytes = total_size(out);
       pool_->cells().bytes_sent.inc(bytes);
-      if (co_await write_segments(client_, out)) {
+      net::ErrorCode wec;
+      auto done = write_segments_now(client_, out, wec);
+      if (!wec && done < bytes) wec = co_await write_segments(client_, out, done);
+      if (wec) {
         stop(CloseReason::client_error);
         co_return;
       }
@@ -684,27 +747,37 @@ net::Task<void> Session::relay() {
         stop(killed_ ? CloseReason::admin_kill : CloseReason::shutdown);
         co_return;
       }
-      if (auto ec = co_await client_.wait_readable()) {
-        if (end_) co_return;
-        if (killed_) {
-          stop(CloseReason::admin_kill);
-        } else if (ec == asio::error::operation_aborted && shutdown_requested_) {
-          stop(CloseReason::shutdown);
-        } else {
-          stop(CloseReason::client_error);
+      if (inbox_len_ == 0 && carry_.empty()) {
+        // The read that waits for the client's next message stays pending in the reactor (no buffer beyond the
+        // inbox, no re-arm); what it reads opens the next transaction.
+        auto [ec, n] = co_await client_.receive(inbox_.data(), inbox_.size());
+        if (ec) {
+          if (end_) co_return;
+          if (killed_) {
+            stop(CloseReason::admin_kill);
+          } else if (ec == asio::error::operation_aborted && shutdown_requested_) {
+            stop(CloseReason::shutdown);
+          } else {
+            stop(ec == asio::error::eof ? CloseReason::client_eof : CloseReason::client_error);
+          }
+          co_return;
         }
+        inbox_len_ = n;
+        last_client_io_ = net::Clock::now();
+      }
+      if (carry_.empty() && std::string_view(inbox_.data(), inbox_len_) == std::string_view("X\0\0\0\4", 5)) {
+        // A client that only says goodbye needs no server.
+        stop(CloseReason::client_terminate);
         co_return;
       }
-      if (shutdown_requested_) {
-        stop(CloseReason::shutdown);
+      if (shutdown_requested_ || killed_) {
+        stop(killed_ ? CloseReason::admin_kill : CloseReason::shutdown);
         co_return;
       }
-      last_client_io_ = net::Clock::now();
-      client_data_ready_ = true;
       attaching_ = true;
-      bool attached = co_await attach(false);
+      bool ok = attach_now() || co_await attach(false);
       attaching_ = false;
-      if (!attached) {
+      if (!ok) {
         stop(reason_);
         co_return;
       }

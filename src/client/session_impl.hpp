@@ -1,10 +1,12 @@
 // The Session class, shared by the login and serve halves of a client session (private to src/client).
 #pragma once
 
+#include <array>
 #include <optional>
 #include <string>
 
 #include "pgweir/client/session.hpp"
+#include "pgweir/core/limits.hpp"
 #include "pgweir/net/stream_scanner.hpp"
 #include "pgweir/net/transport.hpp"
 #include "pgweir/pool/pool.hpp"
@@ -12,12 +14,6 @@
 #include "prepared_tracker.hpp"
 
 namespace pgweir::client {
-
-// Parameters the server reports that pgweir keeps in step for each client (re-applied on another server).
-inline constexpr std::string_view k_tracked_parameters[] = {
-    "client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings", "application_name",
-    "search_path",
-};
 
 class Session {
  public:
@@ -47,7 +43,12 @@ class Session {
   net::Task<void> fail(CloseReason reason, std::string_view sqlstate, std::string message);
 
   // ---- session.cpp
+  // Leases a server (the first one at login), brings its parameters in step, points cancels at it.
   net::Task<bool> attach(bool first);
+  // attach(false)'s common case without a coroutine: an idle server lent at once whose parameters already match.
+  // False when attach(false) has to do it (with lease_ already set when only the parameters need a SET).
+  bool attach_now();
+  void attached();
   net::Task<bool> sync_parameters();
   net::Task<void> detach();
   net::Task<CloseReason> serve();
@@ -86,6 +87,7 @@ class Session {
   std::string database_;
   router::ClientCredentials credentials_;       // what the login revealed of the client's secret
   server::StartupParams server_params_;         // startup parameters forwarded to server connections
+  std::string server_signature_;                // server::make_signature(server_params_)
   config::PoolMode mode_ = config::PoolMode::session;
 
   std::shared_ptr<pool::Pool> pool_;
@@ -95,6 +97,7 @@ class Session {
   protocol::BackendKeyData key_{};
   bool key_issued_ = false;
   server::ParamMap believed_;  // parameter values the client has been told
+  std::string believed_tracked_;  // server::tracked_fingerprint(believed_)
 
   // Relay state.
   net::StreamScanner from_client_;
@@ -114,7 +117,12 @@ class Session {
   net::TimePoint xact_started_;
   bool query_cancelled_ = false;
   bool attaching_ = false;
-  bool client_data_ready_ = false;  // the relay attached because the client sent something
+  // Bytes read from the client that no server has seen yet: the relay's idle read lands in the inbox (sized for
+  // the typical OLTP message batch, so a read there usually drains the socket); `carry_` holds the rare larger
+  // read that completed while the server was being released.
+  std::array<char, limits::k_client_inbox> inbox_;
+  std::size_t inbox_len_ = 0;
+  std::string carry_;
   bool pinned_ = false;            // session state: keeps its server until it leaves (session_state = pin)         // waiting for a server connection: not idle    // query_timeout fired for the running query
   std::string scratch_;
 };

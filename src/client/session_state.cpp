@@ -4,8 +4,6 @@
 
 #include <array>
 #include <cctype>
-#include <string>
-#include <vector>
 
 namespace pgweir::client {
 namespace {
@@ -15,48 +13,64 @@ constexpr std::array<std::string_view, 6> k_restorable = {"client_encoding", "da
                                                           "intervalstyle", "standard_conforming_strings",
                                                           "application_name"};
 
-bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '$'; }
-
-std::string lower(std::string_view v) {
-  std::string s(v);
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
+bool ident_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$';
 }
 
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+// A word of the statement as written: unquoted words match keywords in any case, quoted ones exactly.
+struct Word {
+  std::string_view text;
+  bool quoted = false;
+  bool is(std::string_view keyword) const {  // keyword: lower case
+    if (text.size() != keyword.size()) return false;
+    if (quoted) return text == keyword;
+    for (std::size_t i = 0; i < text.size(); ++i)
+      if (ascii_lower(text[i]) != keyword[i]) return false;
+    return true;
+  }
+};
+
+// The lexer runs on every Query and Parse in transaction mode: it keeps views into the SQL, never copies.
 struct Statement {
-  std::vector<std::string> words;  // leading keywords and identifiers (lowercased), up to a few
+  std::array<Word, 4> words;  // the leading keywords and identifiers
+  std::size_t count = 0;
   bool advisory = false;
   bool with_hold = false;
+  void add(Word w) {
+    if (count < words.size()) words[count++] = w;
+  }
 };
 
 std::optional<std::string_view> judge(const Statement& st) {
   if (st.advisory) return "advisory_lock";
-  const auto& w = st.words;
-  auto at = [&](std::size_t i) -> std::string_view { return i < w.size() ? std::string_view(w[i]) : ""; };
-  auto k0 = at(0);
-  if (k0 == "listen") return "listen";
-  if (k0 == "prepare") return at(1) == "transaction" ? std::nullopt : std::optional<std::string_view>("prepare");
-  if (k0 == "declare") return st.with_hold ? std::optional<std::string_view>("hold_cursor") : std::nullopt;
-  if (k0 == "create") {
+  static const Word none;
+  auto at = [&](std::size_t i) -> const Word& { return i < st.count ? st.words[i] : none; };
+  const Word& k0 = at(0);
+  if (k0.is("listen")) return "listen";
+  if (k0.is("prepare")) return at(1).is("transaction") ? std::nullopt : std::optional<std::string_view>("prepare");
+  if (k0.is("declare")) return st.with_hold ? std::optional<std::string_view>("hold_cursor") : std::nullopt;
+  if (k0.is("create")) {
     // CREATE [GLOBAL | LOCAL] {TEMP | TEMPORARY} …; a table merely named "temp" comes after TABLE.
-    auto is_temp = [](std::string_view word) { return word == "temp" || word == "temporary"; };
-    if (is_temp(at(1)) || ((at(1) == "global" || at(1) == "local") && is_temp(at(2)))) return "temp_table";
+    auto is_temp = [](const Word& word) { return word.is("temp") || word.is("temporary"); };
+    if (is_temp(at(1)) || ((at(1).is("global") || at(1).is("local")) && is_temp(at(2)))) return "temp_table";
     return std::nullopt;
   }
-  if (k0 == "set") {
+  if (k0.is("set")) {
     std::size_t i = 1;
-    if (at(1) == "local" || at(1) == "transaction" || at(1) == "constraints") return std::nullopt;
-    if (at(1) == "session") {
-      if (at(2) == "authorization") return "role";
-      if (at(2) == "characteristics") return "set";
+    if (at(1).is("local") || at(1).is("transaction") || at(1).is("constraints")) return std::nullopt;
+    if (at(1).is("session")) {
+      if (at(2).is("authorization")) return "role";
+      if (at(2).is("characteristics")) return "set";
       i = 2;
     }
-    auto name = at(i);
-    if (name == "role") return "role";
-    if (name == "time" && at(i + 1) == "zone") return std::nullopt;
-    if (name == "names") return std::nullopt;  // client_encoding
+    const Word& name = at(i);
+    if (name.is("role")) return "role";
+    if (name.is("time") && at(i + 1).is("zone")) return std::nullopt;
+    if (name.is("names")) return std::nullopt;  // client_encoding
     for (auto r : k_restorable)
-      if (name == r) return std::nullopt;
+      if (name.is(r)) return std::nullopt;
     return "set";
   }
   return std::nullopt;
@@ -67,13 +81,13 @@ std::optional<std::string_view> judge(const Statement& st) {
 std::optional<std::string_view> detect_session_state(std::string_view sql) {
   Statement st;
   std::size_t i = 0;
-  std::string prev_word;
+  Word prev_word;
   while (i < sql.size()) {
     char c = sql[i];
     if (c == ';') {
       if (auto r = judge(st)) return r;
       st = Statement{};
-      prev_word.clear();
+      prev_word = Word{};
       ++i;
     } else if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
       while (i < sql.size() && sql[i] != '\n') ++i;
@@ -112,7 +126,7 @@ std::optional<std::string_view> detect_session_state(std::string_view sql) {
     } else if (c == '"') {
       auto end = sql.find('"', i + 1);
       std::string_view ident = sql.substr(i + 1, end == std::string_view::npos ? std::string_view::npos : end - i - 1);
-      if (st.words.size() < 4) st.words.emplace_back(ident);
+      st.add(Word{ident, true});
       i = end == std::string_view::npos ? sql.size() : end + 1;
     } else if (c == '$' && (i == 0 || !ident_char(sql[i - 1]))) {
       // $tag$ ... $tag$ (or a positional parameter $1, which has no closing $).
@@ -131,13 +145,13 @@ std::optional<std::string_view> detect_session_state(std::string_view sql) {
     } else if (ident_char(c)) {
       std::size_t start = i;
       while (i < sql.size() && ident_char(sql[i])) ++i;
-      auto word = lower(sql.substr(start, i - start));
-      if (word == "pg_advisory_lock" || word == "pg_advisory_lock_shared" || word == "pg_try_advisory_lock" ||
-          word == "pg_try_advisory_lock_shared")
+      Word word{sql.substr(start, i - start)};
+      if (word.is("pg_advisory_lock") || word.is("pg_advisory_lock_shared") || word.is("pg_try_advisory_lock") ||
+          word.is("pg_try_advisory_lock_shared"))
         st.advisory = true;
-      if (word == "hold" && prev_word == "with") st.with_hold = true;
-      if (st.words.size() < 4) st.words.push_back(word);
-      prev_word = std::move(word);
+      if (word.is("hold") && prev_word.is("with")) st.with_hold = true;
+      st.add(word);
+      prev_word = word;
     } else {
       ++i;
     }

@@ -1,4 +1,4 @@
-// Transport: readiness-driven reads and gathered writes on a non-blocking fd, with or without TLS.
+// Transport: reactor reads, readiness-driven TLS reads and gathered writes on a non-blocking fd, with or without TLS.
 #include "pgweir/net/transport.hpp"
 
 #include <arpa/inet.h>
@@ -15,6 +15,8 @@
 
 #include <boost/asio/error.hpp>
 
+#include "reactor_read.hpp"
+
 namespace pgweir::net {
 namespace {
 
@@ -30,13 +32,15 @@ constexpr std::size_t k_tls_coalesce = 16 * 1024;
 
 Transport::Transport(Socket socket) : socket_(std::move(socket)) {}
 
-Transport::Transport(Transport&& o) noexcept : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)) {}
+Transport::Transport(Transport&& o) noexcept
+    : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)), reactor_(std::exchange(o.reactor_, nullptr)) {}
 
 Transport& Transport::operator=(Transport&& o) noexcept {
   if (this != &o) {
     close();
     socket_ = std::move(o.socket_);
     ssl_ = std::exchange(o.ssl_, nullptr);
+    reactor_ = std::exchange(o.reactor_, nullptr);
   }
   return *this;
 }
@@ -111,6 +115,20 @@ Task<std::pair<ErrorCode, std::size_t>> Transport::read_some(char* data, std::si
   }
 }
 
+Task<std::pair<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
+  if (ssl_) co_return co_await read_some(data, size);
+  if (!reactor_) {
+    if (!socket_.non_blocking()) {
+      ErrorCode ec;
+      socket_.non_blocking(true, ec);
+      if (ec) co_return std::pair{ec, std::size_t{0}};
+    }
+    reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(socket_.get_executor(), asio::execution::context));
+  }
+  auto [ec, n] = co_await detail::async_draining_read(socket_, *reactor_, data, size, use_tuple);
+  co_return std::pair{ec, n};
+}
+
 Task<ErrorCode> Transport::read_exact(char* data, std::size_t size) {
   while (size > 0) {
     auto [ec, n] = co_await read_some(data, size);
@@ -119,6 +137,26 @@ Task<ErrorCode> Transport::read_exact(char* data, std::size_t size) {
     size -= n;
   }
   co_return ErrorCode{};
+}
+
+std::size_t Transport::write_now(std::span<const asio::const_buffer> buffers, ErrorCode& ec) {
+  ec = {};
+  if (ssl_ || buffers.size() > k_max_iov) return 0;
+  std::array<iovec, k_max_iov> iov;
+  for (std::size_t i = 0; i < buffers.size(); ++i) {
+    iov[i].iov_base = const_cast<void*>(buffers[i].data());
+    iov[i].iov_len = buffers[i].size();
+  }
+  msghdr msg{};
+  msg.msg_iov = iov.data();
+  msg.msg_iovlen = buffers.size();
+  for (;;) {
+    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<std::size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) ec = errno_code(errno);
+    return 0;
+  }
 }
 
 Task<ErrorCode> Transport::write_all(std::string_view bytes) {
@@ -246,6 +284,7 @@ void Transport::rehome(const Executor& executor) {
   auto protocol = socket_.local_endpoint().protocol();
   int fd = socket_.release();
   socket_ = Socket(executor, protocol, fd);
+  reactor_ = nullptr;
 }
 
 void tune_socket(Socket& socket) {

@@ -165,8 +165,28 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   co_return Lease(shared_from_this(), std::move(conn));
 }
 
-net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupParams parameters) {
-  const std::string signature = server::make_signature(parameters);
+std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::string& signature) {
+  std::unique_lock lock(mutex_);
+  if (closed_ || paused_ || !waiters_.empty() || idle_.empty()) return std::nullopt;
+  auto& conn = idle_.back();
+  auto now = net::Clock::now();
+  auto idle_for = now - conn->idle_since();
+  if (conn->signature() != signature || conn->generation() != generation_ ||
+      idle_for >= limits::k_idle_check_after ||
+      (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||
+      (settings_.pre_ping.count() > 0 && idle_for >= settings_.pre_ping) ||
+      conn->transport().executor() != executor)
+    return std::nullopt;
+  auto lent = std::move(conn);
+  idle_.pop_back();
+  ++active_;
+  lent_.insert(lent.get());
+  lock.unlock();
+  return Lease(shared_from_this(), std::move(lent));
+}
+
+net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::StartupParams& parameters,
+                                       const std::string& signature) {
   std::shared_ptr<Waiter> waiter;
   for (;;) {
     std::unique_lock lock(mutex_);
@@ -179,7 +199,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
         --active_;
       } else if (waiter->slot) {
         lock.unlock();
-        co_return co_await open_with_slot(executor, std::move(parameters));
+        co_return co_await open_with_slot(executor, parameters);
       } else if (waiter->failed) {
         co_return AcquireError{AcquireFailure::closed, {}};
       } else if (waiter->retry) {
@@ -200,7 +220,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
     if (!conn && !paused_ && try_reserve_locked()) {
       ++connecting_;
       lock.unlock();
-      co_return co_await open_with_slot(executor, std::move(parameters));
+      co_return co_await open_with_slot(executor, parameters);
     }
     if (!conn && !paused_) conn = take_idle_locked(executor, signature, true);
     if (conn) {
@@ -209,7 +229,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, server::StartupPa
         ++connecting_;
         lock.unlock();
         conn->terminate();
-        co_return co_await open_with_slot(executor, std::move(parameters));
+        co_return co_await open_with_slot(executor, parameters);
       }
       auto now = net::Clock::now();
       bool expired = (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||

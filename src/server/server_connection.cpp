@@ -273,7 +273,31 @@ void ServerConnection::set_parameter(std::string_view name, std::string_view val
     parameters_.emplace(std::string(name), std::string(value));
   } else if (it->second != value) {
     it->second.assign(value);
+  } else {
+    return;
   }
+  if (is_tracked(name)) tracked_ = tracked_fingerprint(parameters_);
+}
+
+bool is_tracked(std::string_view name) {
+  for (auto t : k_tracked_parameters)
+    if (t == name) return true;
+  return false;
+}
+
+std::string tracked_fingerprint(const ParamMap& parameters) {
+  std::string f;
+  for (auto name : k_tracked_parameters) {
+    auto it = parameters.find(name);
+    if (it == parameters.end()) {
+      f += '\0';  // absent
+    } else {
+      f += '\1';
+      f += it->second;  // a parameter value holds no NUL
+      f += '\0';
+    }
+  }
+  return f;
 }
 
 net::Task<Expected<void>> ServerConnection::run_control_query(std::string_view sql, std::chrono::milliseconds timeout) {

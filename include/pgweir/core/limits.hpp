@@ -24,6 +24,9 @@ inline constexpr std::uint32_t k_max_server_login_message = 65536;
 
 // Relay chunk: the buffer a connection borrows while bytes are in flight and returns when idle.
 inline constexpr std::size_t k_relay_chunk = 16 * 1024;
+// Each client's own read buffer for the read that waits while it is idle: a typical OLTP message batch (a simple
+// Query, or Parse/Bind/Describe/Execute/Sync) fits, so one recv takes it whole; longer input continues in a chunk.
+inline constexpr std::size_t k_client_inbox = 256;
 
 // SCRAM iterations pgweir uses when it derives a verifier from a plain password.
 inline constexpr int k_scram_iterations = 4096;

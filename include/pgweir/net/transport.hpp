@@ -1,8 +1,10 @@
-// One stream connection (TCP or unix socket), optionally TLS, driven on a non-blocking fd: reads wait for
-// readiness first (no speculative read that returns EAGAIN), writes are gathered.
+// One stream connection (TCP or unix socket), optionally TLS, driven on a non-blocking fd. Relay reads stay
+// pending inside the reactor (receive); writes are gathered.
 #pragma once
 
 #include <openssl/ssl.h>
+
+#include <boost/asio/detail/reactor.hpp>
 
 #include <span>
 #include <string>
@@ -33,10 +35,19 @@ class Transport {
   Task<ErrorCode> wait_readable();
   // Reads at least one byte. eof is asio::error::eof.
   Task<std::pair<ErrorCode, std::size_t>> read_some(char* data, std::size_t size);
+  // The relay's read: like read_some, but on a plain connection the read itself waits in the reactor. The reactor
+  // registers the fd once (edge-triggered) and performs the recv when it turns readable, so a wait costs no
+  // epoll_ctl (wait_readable re-arms the fd on every call) and no recv that returns EAGAIN (a read that drained
+  // the socket makes the next one wait without trying). `data` must stay valid while the read is pending.
+  Task<std::pair<ErrorCode, std::size_t>> receive(char* data, std::size_t size);
   // Reads exactly size bytes.
   Task<ErrorCode> read_exact(char* data, std::size_t size);
   // Writes every buffer completely.
   Task<ErrorCode> write_all(std::span<const asio::const_buffer> buffers);
+  // One gathered write of what the socket takes now, without waiting and without a coroutine: the relay's first
+  // try, which usually writes everything. Returns the bytes written (a TLS connection takes none here); `ec` is
+  // set on an error other than would-block.
+  std::size_t write_now(std::span<const asio::const_buffer> buffers, ErrorCode& ec);
   Task<ErrorCode> write_all(std::string_view bytes);
 
   // Takes ownership of `ssl` and runs the handshake as server or client on this connection's fd.
@@ -58,6 +69,7 @@ class Transport {
 
   Socket socket_;
   SSL* ssl_ = nullptr;
+  asio::detail::reactor* reactor_ = nullptr;  // the socket's reactor, looked up at the first receive
 };
 
 // Sets TCP_NODELAY and keepalive on TCP sockets (ignored on unix sockets); makes the fd non-blocking.

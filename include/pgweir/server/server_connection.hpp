@@ -22,6 +22,16 @@ namespace pgweir::server {
 using ParamMap = std::map<std::string, std::string, std::less<>>;
 using StartupParams = std::vector<std::pair<std::string, std::string>>;
 
+// Parameters the server reports that pgweir keeps in step for each client (re-applied on another server).
+inline constexpr std::string_view k_tracked_parameters[] = {
+    "client_encoding", "DateStyle", "TimeZone", "IntervalStyle", "standard_conforming_strings", "application_name",
+    "search_path",
+};
+bool is_tracked(std::string_view name);
+// The tracked parameters' values in one string (absent ones marked as such): two maps with equal fingerprints
+// agree on every tracked parameter, so a client whose fingerprint matches its server's needs no SET.
+std::string tracked_fingerprint(const ParamMap& parameters);
+
 struct Endpoint {
   std::string host;  // starting with '/': a unix socket directory
   std::uint16_t port = 5432;
@@ -64,6 +74,7 @@ class ServerConnection {
   std::uint64_t id() const { return id_; }
   const ParamMap& parameters() const { return parameters_; }
   void set_parameter(std::string_view name, std::string_view value);
+  const std::string& tracked() const { return tracked_; }  // tracked_fingerprint(parameters())
   const protocol::BackendKeyData& backend_key() const { return key_; }
   void set_backend_key(protocol::BackendKeyData key) { key_ = key; }
   char transaction_status() const { return tx_status_; }
@@ -96,6 +107,7 @@ class ServerConnection {
   Endpoint endpoint_;
   std::uint64_t id_;
   ParamMap parameters_;
+  std::string tracked_;
   protocol::BackendKeyData key_;
   char tx_status_ = 'I';
   net::TimePoint created_at_;
