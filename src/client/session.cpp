@@ -350,6 +350,24 @@ static net::Task<net::ErrorCode> write_segments(net::Transport& to, const net::S
   co_return co_await to.write_all(std::span(bufs.data(), i));
 }
 
+// Both pumps write to the server (pump_server only to retry a prepared statement): one write at a time. Turns are
+// rare and short, so the wait polls.
+net::Task<net::ErrorCode> Session::write_to_server(const net::Segments& out) {
+  if (server_writing_) {
+    asio::steady_timer turn(client_.executor());
+    while (server_writing_) {
+      turn.expires_after(std::chrono::milliseconds(1));
+      co_await turn.async_wait(net::use_tuple);
+    }
+  }
+  server_writing_ = true;
+  struct Done {
+    bool& writing;
+    ~Done() { writing = false; }  // also when the pump is cancelled mid-write
+  } done{server_writing_};
+  co_return co_await write_segments(lease_->transport(), out);
+}
+
 // Client -> server. Streams bodies through; looks only at tags, and holds Terminate back.
 net::Task<void> Session::pump_client() {
   struct Hooks {
@@ -385,7 +403,6 @@ net::Task<void> Session::pump_client() {
   Hooks hooks{*this};
   net::Chunk chunk;
   net::Segments out;
-  auto& server = lease_->transport();
   // The relay attaches when the client has sent something, so the first read needs no readiness wait (each
   // wait re-arms the descriptor with epoll_ctl). Later reads wait first, so an idle client holds no buffer.
   bool data_expected = std::exchange(client_data_ready_, false);
@@ -432,7 +449,7 @@ net::Task<void> Session::pump_client() {
       stop(CloseReason::protocol_violation);
       co_return;
     }
-    if (!out.empty() && co_await write_segments(server, out)) {
+    if (!out.empty() && co_await write_to_server(out)) {
       stop(CloseReason::server_closed);
       co_return;
     }
@@ -551,18 +568,20 @@ void Session::end_query(char status) {
 net::Task<void> Session::pump_server() {
   struct Hooks {
     Session& s;
-    bool inspect(char tag, std::uint32_t) {
-      return tag == be::ReadyForQuery || tag == be::ParameterStatus || s.prepared_.wants_server(tag);
+    bool inspect(char tag, std::uint32_t length) {
+      return tag == be::ReadyForQuery || tag == be::ParameterStatus || s.prepared_.wants_server(tag, length);
     }
     Verdict on_message(char tag, std::string_view whole) {
       auto body = whole.substr(protocol::k_header_size);
       if (tag != be::ReadyForQuery && tag != be::ParameterStatus) {
         return s.prepared_.on_server_message(tag, whole, *s.lease_);
       }
+      Verdict verdict = Verdict::forward;
       if (tag == be::ReadyForQuery) {
-        s.prepared_.on_ready_for_query();
         char status = 'E';
         if (auto st = protocol::parse_ready_for_query(body)) status = *st;
+        verdict = s.prepared_.on_ready_for_query(status, whole, *s.lease_);
+        if (verdict == Verdict::drop) return verdict;  // ends a segment pgweir sends again: the retry answers it
         s.lease_->set_transaction_status(status);
         s.end_query(status);
         s.in_copy_ = false;
@@ -575,10 +594,12 @@ net::Task<void> Session::pump_server() {
         s.lease_->set_parameter(ps->name, ps->value);
         s.believed_[std::string(ps->name)] = std::string(ps->value);
       }
-      return Verdict::forward;
+      return verdict;
     }
+    std::string_view replacement() { return s.prepared_.server_replacement(); }
     void on_passthrough(char tag, std::uint32_t) {
       if (tag == be::CopyInResponse || tag == be::CopyOutResponse || tag == be::CopyBothResponse) s.in_copy_ = true;
+      s.prepared_.on_server_passthrough(tag);
     }
   };
   Hooks hooks{*this};
@@ -602,6 +623,16 @@ net::Task<void> Session::pump_server() {
       close_detail_ = std::string("server: ") + err;
       stop(CloseReason::server_closed);
       co_return;
+    }
+    if (!prepared_.retry().empty()) {
+      net::Segments retry;
+      retry.push_back(prepared_.retry());
+      auto failed = co_await write_to_server(retry);
+      prepared_.retry_sent();
+      if (failed) {
+        stop(CloseReason::server_closed);
+        co_return;
+      }
     }
     if (!out.empty()) {
       std::size_t bytes = 0;
