@@ -1,11 +1,13 @@
 // PreparedTracker: rewriting Parse/Bind/Describe/Close of named statements to server-side names, re-Parse on
-// demand, LRU eviction per server connection, DEALLOCATE/DISCARD, and swallowing pgweir's own answers.
+// demand, LRU eviction per server connection, DEALLOCATE/DISCARD, swallowing pgweir's own answers, and the retry
+// of a segment whose plan went stale after DDL.
 #include "prepared_tracker.hpp"
 
 #include <algorithm>
 #include <cctype>
 
 #include "pgweir/core/limits.hpp"
+#include "pgweir/core/log.hpp"
 
 namespace pgweir::client {
 namespace {
@@ -18,6 +20,12 @@ namespace be = protocol::backend;
 constexpr std::string_view k_no_statement = "pgweir_none";
 // Simple queries longer than this cannot be DEALLOCATE/DISCARD and are not inspected.
 constexpr std::uint32_t k_max_inspected_query = 1024;
+
+// PostgreSQL's answer to a Bind (or Describe) of a statement whose result columns changed since its Parse. The
+// routine name is not translated, unlike the message.
+constexpr std::string_view k_stale_plan_sqlstate = "0A000";
+constexpr std::string_view k_stale_plan_routine = "RevalidateCachedQuery";
+constexpr std::string_view k_stale_plan_message = "cached plan must not change result type";
 
 // Reads a NUL-terminated string at `pos`; advances past the NUL. False when there is none.
 bool read_cstring(std::string_view body, std::size_t& pos, std::string_view& out) {
@@ -123,6 +131,9 @@ bool PreparedTracker::wants_client(char tag, std::uint32_t length) const {
     case fe::Describe:
     case fe::Close: return length <= limits::k_max_inspected_message;
     case fe::Query: return length <= k_max_inspected_query;
+    case fe::Execute:
+    case fe::Flush:
+    case fe::Sync: return replay_.recording && replay_.messages.size() + 1 + length <= limits::k_max_replayed_segment;
     default: return false;
   }
 }
@@ -132,9 +143,32 @@ void PreparedTracker::on_client_passthrough(char tag) {
   switch (tag) {
     case fe::Parse: parses_.push_back({sent_boundaries_, false, {}}); break;  // too large to track
     case fe::Close: closes_.push_back({sent_boundaries_, false, {}}); break;
-    case fe::Sync:
-    case fe::Query: ++sent_boundaries_; break;
     default: break;
+  }
+  record(tag, {}, nullptr);
+}
+
+void PreparedTracker::record(char tag, std::string_view whole, const std::shared_ptr<const server::Statement>* bound) {
+  replay_.armed = false;  // a kept segment sent again after this message would overtake it
+  if (sent_in_segment_++ == 0) {
+    replay_.recording = tag == fe::Bind && bound != nullptr;
+    if (bound) replay_.statement = *bound;
+    replay_.messages.clear();
+  } else if (replay_.recording) {
+    bool replayable = tag == fe::Bind || tag == fe::Describe || tag == fe::Execute || tag == fe::Flush ||
+                      tag == fe::Sync;
+    if (!replayable || whole.empty() || replay_.messages.size() + whole.size() > limits::k_max_replayed_segment)
+      replay_.recording = false;
+  }
+  if (replay_.recording) replay_.messages += whole;
+  if (tag == fe::Sync || tag == fe::Query) {
+    if (tag == fe::Sync && replay_.recording) {
+      replay_.armed = true;
+      replay_.segment = sent_boundaries_;
+    }
+    replay_.recording = false;
+    sent_in_segment_ = 0;
+    ++sent_boundaries_;
   }
 }
 
@@ -166,11 +200,62 @@ void PreparedTracker::ensure_prepared(const server::Statement& s, server::Server
   cache.add(s.name);
 }
 
+void PreparedTracker::prepare_anew(const server::Statement& s, server::ServerConnection& server, std::string& out,
+                                   bool swallow) {
+  auto& cache = server.prepared();
+  if (cache.contains(s.name)) {
+    // Already prepared here (by this or another client): close it first so that the Parse is not refused.
+    append_close_statement(out, s.name);
+    closes_.push_back({sent_boundaries_, true, s.name});
+    cache.remove(s.name);
+  }
+  evict_if_full(server, out, s.name);
+  append_parse(out, s);
+  parses_.push_back({sent_boundaries_, swallow, s.name});
+  cache.add(s.name);
+}
+
+const std::shared_ptr<const server::Statement>* PreparedTracker::rewrite_bind(std::string_view body,
+                                                                              server::ServerConnection& server,
+                                                                              std::string& out) {
+  std::size_t pos = 0;
+  std::string_view portal, name;
+  if (!read_cstring(body, pos, portal) || !read_cstring(body, pos, name) || name.empty()) return nullptr;
+  auto it = statements_.find(std::string(name));
+  if (it == statements_.end()) return nullptr;  // the server reports it as unknown
+  ensure_prepared(*it->second, server, out);
+  auto at = begin(out, fe::Bind);
+  out += portal;
+  out += '\0';
+  out += it->second->name;
+  out += '\0';
+  out += body.substr(pos);
+  finish(out, at);
+  return &it->second;
+}
+
+bool PreparedTracker::rewrite_describe(std::string_view body, server::ServerConnection& server, std::string& out) {
+  if (body.empty() || body[0] != 'S') return false;
+  std::size_t pos = 1;
+  std::string_view name;
+  if (!read_cstring(body, pos, name) || name.empty()) return false;
+  auto it = statements_.find(std::string(name));
+  if (it == statements_.end()) return false;
+  ensure_prepared(*it->second, server, out);
+  auto at = begin(out, fe::Describe);
+  out += 'S';
+  out += it->second->name;
+  out += '\0';
+  finish(out, at);
+  return true;
+}
+
 net::Verdict PreparedTracker::on_client_message(char tag, std::string_view whole, server::ServerConnection& server) {
   auto body = whole.substr(protocol::k_header_size);
   std::size_t pos = 0;
   switch (tag) {
     case fe::Parse: {
+      record(tag, whole, nullptr);
       std::string_view name, query;
       if (!read_cstring(body, pos, name) || !read_cstring(body, pos, query)) {
         parses_.push_back({sent_boundaries_, false, {}});
@@ -182,54 +267,23 @@ net::Verdict PreparedTracker::on_client_message(char tag, std::string_view whole
       }
       auto s = pool_->statement(query, body.substr(pos));
       statements_[std::string(name)] = s;
-      auto& out = new_rewrite();
-      auto& cache = server.prepared();
-      if (cache.contains(s->name)) {
-        // Already prepared here (by this or another client): close it first so this Parse gets a real answer.
-        append_close_statement(out, s->name);
-        closes_.push_back({sent_boundaries_, true, s->name});
-        cache.remove(s->name);
-      }
-      evict_if_full(server, out, s->name);
-      append_parse(out, *s);
-      parses_.push_back({sent_boundaries_, false, s->name});
-      cache.add(s->name);
+      prepare_anew(*s, server, new_rewrite(), false);
       return net::Verdict::replace;
     }
     case fe::Bind: {
-      std::string_view portal, name;
-      if (!read_cstring(body, pos, portal) || !read_cstring(body, pos, name) || name.empty())
-        return net::Verdict::forward;
-      auto it = statements_.find(std::string(name));
-      if (it == statements_.end()) return net::Verdict::forward;  // the server reports it as unknown
-      auto& out = new_rewrite();
-      ensure_prepared(*it->second, server, out);
-      auto at = begin(out, fe::Bind);
-      out += portal;
-      out += '\0';
-      out += it->second->name;
-      out += '\0';
-      out += body.substr(pos);
-      finish(out, at);
-      return net::Verdict::replace;
+      const auto* bound = rewrite_bind(body, server, new_rewrite());
+      if (!bound) rewrites_.pop_back();
+      record(tag, whole, bound);
+      return bound ? net::Verdict::replace : net::Verdict::forward;
     }
     case fe::Describe: {
-      if (body.empty() || body[0] != 'S') return net::Verdict::forward;
-      std::string_view name;
-      pos = 1;
-      if (!read_cstring(body, pos, name) || name.empty()) return net::Verdict::forward;
-      auto it = statements_.find(std::string(name));
-      if (it == statements_.end()) return net::Verdict::forward;
-      auto& out = new_rewrite();
-      ensure_prepared(*it->second, server, out);
-      auto at = begin(out, fe::Describe);
-      out += 'S';
-      out += it->second->name;
-      out += '\0';
-      finish(out, at);
-      return net::Verdict::replace;
+      record(tag, whole, nullptr);
+      bool rewritten = rewrite_describe(body, server, new_rewrite());
+      if (!rewritten) rewrites_.pop_back();
+      return rewritten ? net::Verdict::replace : net::Verdict::forward;
     }
     case fe::Close: {
+      record(tag, whole, nullptr);
       std::string_view name;
       pos = 1;
       if (body.empty() || body[0] != 'S' || !read_cstring(body, pos, name) || name.empty()) {
@@ -266,33 +320,50 @@ net::Verdict PreparedTracker::on_client_message(char tag, std::string_view whole
           verdict = net::Verdict::replace;
         }
       }
-      ++sent_boundaries_;
+      record(tag, whole, nullptr);
       return verdict;
     }
-    default: return net::Verdict::forward;
+    default:  // Execute, Flush, Sync of a segment being kept
+      record(tag, whole, nullptr);
+      return net::Verdict::forward;
   }
 }
 
-bool PreparedTracker::wants_server(char tag) const {
+bool PreparedTracker::wants_server(char tag, std::uint32_t length) const {
   if (!enabled()) return false;
   if (tag == be::ParseComplete) return !parses_.empty();
   if (tag == be::CloseComplete) return !closes_.empty();
-  if (tag == be::ErrorResponse) return !parses_.empty() || !closes_.empty();
+  if (tag == be::ErrorResponse)
+    return !parses_.empty() || !closes_.empty() || (replay_.armed && length <= limits::k_max_inspected_message);
   return false;
 }
 
-net::Verdict PreparedTracker::on_server_message(char tag, std::string_view, server::ServerConnection& server) {
+bool PreparedTracker::retryable(std::string_view whole, server::ServerConnection& server) const {
+  // Only the client's last segment, before anything of its answer reached the client, and outside a transaction
+  // block: its first message is the failing Bind, so nothing of it ran, and the implicit transaction the error
+  // aborts ends at its Sync. Inside a block the error has aborted the client's transaction: it must see it.
+  if (!replay_.armed || replay_.segment != received_boundaries_ || answered_ || server.transaction_status() != 'I')
+    return false;
+  auto fields = protocol::parse_error_fields(whole.substr(protocol::k_header_size));
+  if (!fields || fields->code != k_stale_plan_sqlstate) return false;
+  if (fields->message == k_stale_plan_message) return true;
+  return std::any_of(fields->other.begin(), fields->other.end(),
+                     [](const auto& f) { return f.first == 'R' && f.second == k_stale_plan_routine; });
+}
+
+net::Verdict PreparedTracker::on_server_message(char tag, std::string_view whole, server::ServerConnection& server) {
   auto pop = [](std::deque<Expect>& q) {
     Expect e = std::move(q.front());
     q.pop_front();
     return e;
   };
-  if (tag == be::ParseComplete && !parses_.empty()) {
-    return pop(parses_).swallow ? net::Verdict::drop : net::Verdict::forward;
-  }
-  if (tag == be::CloseComplete && !closes_.empty()) {
-    return pop(closes_).swallow ? net::Verdict::drop : net::Verdict::forward;
-  }
+  auto answer = [this](bool swallow) {
+    if (swallow) return net::Verdict::drop;
+    answered_ = true;
+    return net::Verdict::forward;
+  };
+  if (tag == be::ParseComplete && !parses_.empty()) return answer(pop(parses_).swallow);
+  if (tag == be::CloseComplete && !closes_.empty()) return answer(pop(closes_).swallow);
   if (tag == be::ErrorResponse) {
     // The server skips everything up to the next Sync: what pgweir assumed those messages did did not happen.
     auto& cache = server.prepared();
@@ -304,8 +375,49 @@ net::Verdict PreparedTracker::on_server_message(char tag, std::string_view, serv
       auto e = pop(closes_);
       if (e.swallow && !e.name.empty()) cache.add(e.name);
     }
+    if (retryable(whole, server)) {
+      held_error_.assign(whole);  // until its ReadyForQuery: the client may yet send something after the segment
+      return net::Verdict::drop;
+    }
   }
-  return net::Verdict::forward;
+  return answer(false);
+}
+
+net::Verdict PreparedTracker::on_ready_for_query(char status, std::string_view whole,
+                                               server::ServerConnection& server) {
+  ++received_boundaries_;
+  answered_ = false;
+  if (held_error_.empty()) return net::Verdict::forward;
+  if (status == 'I' && replay_.armed && replay_.segment + 1 == received_boundaries_) {
+    held_error_.clear();
+    build_retry(server);
+    return net::Verdict::drop;
+  }
+  // The client sent more meanwhile: sending the segment again now would reorder its pipeline.
+  server_rewrite_ = std::move(held_error_);
+  held_error_.clear();
+  server_rewrite_ += whole;
+  return net::Verdict::replace;
+}
+
+void PreparedTracker::build_retry(server::ServerConnection& server) {
+  replay_.armed = false;  // once: an error of the retry reaches the client
+  retry_.clear();
+  prepare_anew(*replay_.statement, server, retry_, true);
+  std::string_view rest = replay_.messages;
+  while (rest.size() >= protocol::k_header_size) {
+    auto size = 1 + static_cast<std::size_t>(protocol::read_u32(rest.data() + 1));
+    if (size < protocol::k_header_size || size > rest.size()) break;  // cannot happen: whole messages were kept
+    auto whole = rest.substr(0, size);
+    auto body = whole.substr(protocol::k_header_size);
+    rest.remove_prefix(size);
+    bool rewritten = (whole[0] == fe::Bind && rewrite_bind(body, server, retry_)) ||
+                     (whole[0] == fe::Describe && rewrite_describe(body, server, retry_));
+    if (!rewritten) retry_ += whole;
+  }
+  ++sent_boundaries_;  // the segment ends with its Sync
+  pool_->cells().prepared_retries.inc();
+  log::debug("prepared_retry", {{"server_id", server.id()}, {"statement", replay_.statement->name}});
 }
 
 void PreparedTracker::reset_in_flight() {
@@ -314,6 +426,17 @@ void PreparedTracker::reset_in_flight() {
   rewrites_.clear();
   sent_boundaries_ = 0;
   received_boundaries_ = 0;
+  sent_in_segment_ = 0;
+  answered_ = false;
+  replay_.recording = false;
+  replay_.armed = false;
+  replay_.statement.reset();
+  // A long segment's buffers are not kept for a client between transactions.
+  if (replay_.messages.capacity() > 4096) std::string().swap(replay_.messages);
+  std::string().swap(held_error_);
+  std::string().swap(server_rewrite_);
+  if (retry_.capacity() > 4096) std::string().swap(retry_);
+  retry_.clear();
 }
 
 }  // namespace pgweir::client

@@ -1,6 +1,8 @@
 // Named prepared statements for one client in transaction/statement mode: client names map to shared server-side
 // names, statements are prepared on whichever server connection the client lands on, and every response the
 // client gets is what PostgreSQL would have sent it directly (pgweir's own Parse/Close answers are swallowed).
+// A statement whose plan went stale after DDL ("cached plan must not change result type") is prepared again and
+// its segment sent again, when the client has seen nothing of that segment's answer yet.
 #pragma once
 
 #include <deque>
@@ -23,7 +25,8 @@ class PreparedTracker {
   }
   bool enabled() const { return pool_ != nullptr && capacity_ > 0; }
 
-  // Client -> server: the messages to see whole (Parse, Bind, Describe, Close, short Query).
+  // Client -> server: the messages to see whole (Parse, Bind, Describe, Close, short Query; Execute, Flush and
+  // Sync of a segment that is being kept for a retry).
   bool wants_client(char tag, std::uint32_t length) const;
   // Handles one whole client message; on Verdict::replace, `replacement()` holds the bytes to send instead.
   net::Verdict on_client_message(char tag, std::string_view whole, server::ServerConnection& server);
@@ -34,9 +37,22 @@ class PreparedTracker {
   void chunk_written() { rewrites_.clear(); }
 
   // Server -> client.
-  bool wants_server(char tag) const;
+  bool wants_server(char tag, std::uint32_t length) const;
   net::Verdict on_server_message(char tag, std::string_view whole, server::ServerConnection& server);
-  void on_ready_for_query() { ++received_boundaries_; }
+  // Messages that streamed through to the client: after one, the segment being answered can no longer be retried.
+  void on_server_passthrough(char tag) {
+    if (tag != protocol::backend::NoticeResponse && tag != protocol::backend::NotificationResponse &&
+        tag != protocol::backend::ParameterStatus)
+      answered_ = true;
+  }
+  // `status` is the ReadyForQuery's transaction status. forward; drop when it ends a segment that is being retried
+  // (the retry's own ReadyForQuery answers the client's Sync); replace with `server_replacement()` when it ends a
+  // segment whose ErrorResponse was held back for a retry that cannot happen after all.
+  net::Verdict on_ready_for_query(char status, std::string_view whole, server::ServerConnection& server);
+  std::string_view server_replacement() const { return server_rewrite_; }
+  // Bytes to send to the server now (a retry), or empty. Call retry_sent() once they are written.
+  std::string_view retry() const { return retry_; }
+  void retry_sent() { retry_.clear(); }
 
   // A server connection goes away mid-exchange: forget what was in flight.
   void reset_in_flight();
@@ -48,9 +64,32 @@ class PreparedTracker {
     std::string name;       // server-side statement name, "" for none
   };
 
+  // The client's last segment (messages up to and including a Sync), kept while it can be sent again: it began
+  // with a Bind of a tracked statement and holds only Bind, Describe, Execute, Flush and Sync.
+  struct Replay {
+    bool recording = false;  // the current segment is being kept
+    bool armed = false;      // `messages` is the whole segment number `segment`, and nothing was sent after it
+    std::uint64_t segment = 0;
+    std::shared_ptr<const server::Statement> statement;  // bound by the segment's first message
+    std::string messages;                                // as the client sent them (its own names)
+  };
+
   // Appends Parse (and any eviction Close) making `s` prepared on `server`, unless it already is.
   void ensure_prepared(const server::Statement& s, server::ServerConnection& server, std::string& out);
+  // Appends Close (if prepared there), any eviction Close and Parse: `s` freshly prepared on `server`.
+  void prepare_anew(const server::Statement& s, server::ServerConnection& server, std::string& out, bool swallow);
   void evict_if_full(server::ServerConnection& server, std::string& out, const std::string& keep);
+  // Bind/Describe of a tracked statement, rewritten to its server-side name into `out` (with a Parse first if
+  // needed). Bind returns the statement, Describe true; null/false when the name is not tracked.
+  const std::shared_ptr<const server::Statement>* rewrite_bind(std::string_view body, server::ServerConnection& server,
+                                                               std::string& out);
+  bool rewrite_describe(std::string_view body, server::ServerConnection& server, std::string& out);
+  // Every client message passes here once, in order (`whole` is empty for one that streamed through unseen;
+  // `bound` is the tracked statement a Bind names).
+  void record(char tag, std::string_view whole, const std::shared_ptr<const server::Statement>* bound);
+  // An ErrorResponse that a retry of the armed segment can hide.
+  bool retryable(std::string_view whole, server::ServerConnection& server) const;
+  void build_retry(server::ServerConnection& server);
   std::string& new_rewrite();
 
   pool::Pool* pool_ = nullptr;
@@ -61,6 +100,14 @@ class PreparedTracker {
   std::uint64_t sent_boundaries_ = 0;
   std::uint64_t received_boundaries_ = 0;
   std::deque<std::string> rewrites_;
+
+  // Retry of a segment whose plan went stale.
+  Replay replay_;
+  std::size_t sent_in_segment_ = 0;  // client messages sent since the last Sync/Query
+  bool answered_ = false;            // some answer to the segment being answered has reached the client
+  std::string held_error_;           // the ErrorResponse held back until its ReadyForQuery; empty: none
+  std::string server_rewrite_;
+  std::string retry_;
 };
 
 }  // namespace pgweir::client

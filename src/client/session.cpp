@@ -392,6 +392,30 @@ std::size_t total_size(const net::Segments& out) {
 
 }  // namespace
 
+// Both pumps write to the server (pump_server only to retry a prepared statement), one write at a time. The first
+// try is one gathered write without a coroutine, which usually takes everything.
+std::size_t Session::write_to_server_now(const net::Segments& out, net::ErrorCode& ec) {
+  if (server_writing_) return 0;  // the other pump's write is unfinished: wait for the turn
+  return write_segments_now(lease_->transport(), out, ec);
+}
+
+// The rest of a write to the server after its first `done` bytes. Turns are rare and short, so the wait polls.
+net::Task<net::ErrorCode> Session::write_to_server(const net::Segments& out, std::size_t done) {
+  if (server_writing_) {
+    asio::steady_timer turn(client_.executor());
+    while (server_writing_) {
+      turn.expires_after(std::chrono::milliseconds(1));
+      co_await turn.async_wait(net::use_tuple);
+    }
+  }
+  server_writing_ = true;
+  struct Done {
+    bool& writing;
+    ~Done() { writing = false; }  // also when the pump is cancelled mid-write
+  } finished{server_writing_};
+  co_return co_await write_segments(lease_->transport(), out, done);
+}
+
 // Client -> server. Streams bodies through; looks only at tags, and holds Terminate back.
 net::Task<void> Session::pump_client() {
   struct Hooks {
@@ -427,7 +451,6 @@ net::Task<void> Session::pump_client() {
   Hooks hooks{*this};
   net::Chunk chunk;
   net::Segments out;
-  auto& server = lease_->transport();
   // A read goes into the session's small inbox when the last one drained the socket, so a client with nothing
   // more to say waits holding no relay chunk; a read that filled its buffer is followed by a chunk read.
   bool drained = true;
@@ -484,8 +507,8 @@ net::Task<void> Session::pump_client() {
     if (!out.empty()) {
       // The socket usually takes it all at once; only the rest, if any, goes through the waiting path.
       net::ErrorCode ec;
-      auto done = write_segments_now(server, out, ec);
-      if (!ec && done < total_size(out)) ec = co_await write_segments(server, out, done);
+      auto done = write_to_server_now(out, ec);
+      if (!ec && done < total_size(out)) ec = co_await write_to_server(out, done);
       if (ec) {
         stop(CloseReason::server_closed);
         co_return;
@@ -612,18 +635,20 @@ void Session::end_query(char status) {
 net::Task<void> Session::pump_server() {
   struct Hooks {
     Session& s;
-    bool inspect(char tag, std::uint32_t) {
-      return tag == be::ReadyForQuery || tag == be::ParameterStatus || s.prepared_.wants_server(tag);
+    bool inspect(char tag, std::uint32_t length) {
+      return tag == be::ReadyForQuery || tag == be::ParameterStatus || s.prepared_.wants_server(tag, length);
     }
     Verdict on_message(char tag, std::string_view whole) {
       auto body = whole.substr(protocol::k_header_size);
       if (tag != be::ReadyForQuery && tag != be::ParameterStatus) {
         return s.prepared_.on_server_message(tag, whole, *s.lease_);
       }
+      Verdict verdict = Verdict::forward;
       if (tag == be::ReadyForQuery) {
-        s.prepared_.on_ready_for_query();
         char status = 'E';
         if (auto st = protocol::parse_ready_for_query(body)) status = *st;
+        verdict = s.prepared_.on_ready_for_query(status, whole, *s.lease_);
+        if (verdict == Verdict::drop) return verdict;  // ends a segment pgweir sends again: the retry answers it
         s.lease_->set_transaction_status(status);
         s.end_query(status);
         s.in_copy_ = false;
@@ -640,10 +665,12 @@ net::Task<void> Session::pump_server() {
           if (server::is_tracked(ps->name)) s.believed_tracked_ = server::tracked_fingerprint(s.believed_);
         }
       }
-      return Verdict::forward;
+      return verdict;
     }
+    std::string_view replacement() { return s.prepared_.server_replacement(); }
     void on_passthrough(char tag, std::uint32_t) {
       if (tag == be::CopyInResponse || tag == be::CopyOutResponse || tag == be::CopyBothResponse) s.in_copy_ = true;
+      s.prepared_.on_server_passthrough(tag);
     }
   };
   Hooks hooks{*this};
@@ -663,6 +690,18 @@ net::Task<void> Session::pump_server() {
       close_detail_ = std::string("server: ") + err;
       stop(CloseReason::server_closed);
       co_return;
+    }
+    if (!prepared_.retry().empty()) {
+      net::Segments retry;
+      retry.push_back(prepared_.retry());
+      net::ErrorCode failed;
+      auto done = write_to_server_now(retry, failed);
+      if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
+      prepared_.retry_sent();
+      if (failed) {
+        stop(CloseReason::server_closed);
+        co_return;
+      }
     }
     if (!out.empty()) {
       auto bytes = total_size(out);

@@ -58,6 +58,8 @@ class Session {
   net::Task<void> watchdog();
   net::Task<void> pump_client();
   net::Task<void> pump_server();
+  std::size_t write_to_server_now(const net::Segments& out, net::ErrorCode& ec);
+  net::Task<net::ErrorCode> write_to_server(const net::Segments& out, std::size_t done);
   // The relay is winding down: a pump ended it, or the server is being released (transaction mode).
   bool relay_stopping() const { return end_.has_value() || release_requested_; }
   bool idle_at_boundary() const { return server_clean() && (!lease_ || lease_->transaction_status() == 'I'); }
@@ -106,6 +108,7 @@ class Session {
   int pending_ = 0;        // Query/Sync/FunctionCall sent without their ReadyForQuery yet
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool in_copy_ = false;
+  bool server_writing_ = false;  // a pump is writing to the server (see write_to_server)
   bool client_done_ = false;  // Terminate or EOF seen
   bool shutdown_requested_ = false;
   bool killed_ = false;

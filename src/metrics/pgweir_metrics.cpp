@@ -21,6 +21,10 @@ Metrics::Metrics(Registry& r, std::string_view version)
       server_connect_errors(r.counter("pgweir_server_connect_errors_total",
                                       "Failed server connection attempts and logins.",
                                       {"database", "user", "reason"})),
+      prepared_retries(r.counter("pgweir_prepared_retries_total",
+                                 "Prepared statements prepared again and retried after DDL changed their result "
+                                 "columns (cached plan must not change result type).",
+                                 k_pool_labels)),
       client_logins(r.counter("pgweir_client_logins_total", "Client login attempts by result.", {"result"})),
       client_disconnects(
           r.counter("pgweir_client_disconnects_total", "Closed client connections by reason.", {"reason"})),
@@ -40,7 +44,7 @@ PoolCells Metrics::for_pool(std::string_view database, std::string_view user) {
   return PoolCells{transactions.with({database, user}),   queries.with({database, user}),
                    bytes_received.with({database, user}), bytes_sent.with({database, user}),
                    pool_wait.with({database, user}),      query_duration.with({database, user}),
-                   transaction_duration.with({database, user})};
+                   transaction_duration.with({database, user}), prepared_retries.with({database, user})};
 }
 
 void write_pool_metrics(Writer& out, const std::vector<PoolGauges>& pools) {

@@ -17,6 +17,9 @@ inline constexpr std::size_t k_max_startup_parameters = 64;
 inline constexpr std::uint32_t k_max_auth_message = 65536;
 // Any message pgweir must hold whole to inspect (ParameterStatus, ErrorResponse, BackendKeyData, Parse …).
 inline constexpr std::uint32_t k_max_inspected_message = 1 << 20;
+// A client's Bind…Sync segment kept to be sent again when its statement's plan went stale after DDL; a longer
+// segment is not kept, and the server's error reaches the client.
+inline constexpr std::size_t k_max_replayed_segment = k_max_inspected_message;
 // A regular message's declared length: PostgreSQL's own upper bound (1 GiB - 1). Bodies stream through.
 inline constexpr std::uint32_t k_max_message = 0x3fffffff;
 // Backend messages during server login (Authentication*, ParameterStatus, ErrorResponse).

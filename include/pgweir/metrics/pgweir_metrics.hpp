@@ -21,6 +21,7 @@ struct PoolCells {
   Histogram& wait;          // time a client waited for a server connection
   Histogram& query_duration;
   Histogram& transaction_duration;
+  Counter& prepared_retries;  // segments sent again after "cached plan must not change result type"
 };
 
 // Families whose values are event counts on the data path. Pool state gauges are not here: they come from
@@ -41,6 +42,7 @@ struct Metrics {
   HistogramFamily& query_duration;        // pgweir_query_duration_seconds{database,user}
   HistogramFamily& transaction_duration;  // pgweir_transaction_duration_seconds{database,user}
   CounterFamily& server_connect_errors;   // pgweir_server_connect_errors_total{database,user,reason}
+  CounterFamily& prepared_retries;        // pgweir_prepared_retries_total{database,user}
   // Login and disconnect counters carry no database/user: before authentication both are attacker-chosen, and a
   // label per guessed name would grow the exposition without bound.
   CounterFamily& client_logins;           // pgweir_client_logins_total{result}: ok | auth_failed | rejected

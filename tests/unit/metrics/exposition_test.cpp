@@ -169,6 +169,7 @@ TEST_CASE("pgweir metrics and pool collector produce the SPEC names") {
   const std::string text = r.render();
   for (const char* line : {
            "pgweir_queries_total{database=\"appdb\",user=\"app\"} 3\n",
+           "pgweir_prepared_retries_total{database=\"appdb\",user=\"app\"} 0\n",
            "pgweir_pool_wait_seconds_bucket{database=\"appdb\",user=\"app\",le=\"0.0025\"} 1\n",
            "pgweir_pool_wait_seconds_count{database=\"appdb\",user=\"app\"} 1\n",
            "pgweir_client_logins_total{result=\"ok\"} 1\n",
