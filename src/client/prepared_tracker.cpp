@@ -107,6 +107,7 @@ Deallocation classify(std::string_view sql) {
     return w;
   };
   std::string_view v = trim(sql);
+  if (v.empty() || (v[0] != 'd' && v[0] != 'D')) return {};  // neither DISCARD nor DEALLOCATE: the usual case
   auto first = word(v);
   if (first == "discard") {
     if (word(v) == "all" && trim(v).empty()) return {Deallocation::all, {}};
@@ -352,7 +353,7 @@ bool PreparedTracker::retryable(std::string_view whole, server::ServerConnection
 }
 
 net::Verdict PreparedTracker::on_server_message(char tag, std::string_view whole, server::ServerConnection& server) {
-  auto pop = [](std::deque<Expect>& q) {
+  auto pop = [](boost::container::deque<Expect>& q) {
     Expect e = std::move(q.front());
     q.pop_front();
     return e;

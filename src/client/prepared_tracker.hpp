@@ -5,7 +5,7 @@
 // its segment sent again, when the client has seen nothing of that segment's answer yet.
 #pragma once
 
-#include <deque>
+#include <boost/container/deque.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -95,11 +95,11 @@ class PreparedTracker {
   pool::Pool* pool_ = nullptr;
   std::size_t capacity_ = 0;
   std::unordered_map<std::string, std::shared_ptr<const server::Statement>> statements_;  // by client name
-  std::deque<Expect> parses_;  // one per Parse sent, in order
-  std::deque<Expect> closes_;  // one per Close sent, in order
+  boost::container::deque<Expect> parses_;  // one per Parse sent, in order
+  boost::container::deque<Expect> closes_;  // one per Close sent, in order
   std::uint64_t sent_boundaries_ = 0;
   std::uint64_t received_boundaries_ = 0;
-  std::deque<std::string> rewrites_;
+  boost::container::deque<std::string> rewrites_;
 
   // Retry of a segment whose plan went stale.
   Replay replay_;

@@ -203,7 +203,7 @@ bool Session::server_clean() const {
 net::Task<bool> Session::sync_parameters() {
   std::string sql;
   const auto& have = lease_->parameters();
-  for (const auto& [name, value] : believed_) {
+  for (const auto& [name, value] : believed_->values) {
     if (!server::is_tracked(name)) continue;
     auto it = have.find(name);
     if (it == have.end() || it->second != value) append_set(sql, name, value);
@@ -222,7 +222,7 @@ bool Session::attach_now() {
   auto lease = pool_->try_lend(client_.executor(), server_signature_);
   if (!lease) return false;
   lease_ = std::move(*lease);
-  if (lease_->tracked() != believed_tracked_) return false;  // attach(false) runs the SET
+  if (lease_->tracked() != believed_->tracked) return false;  // attach(false) runs the SET
   attached();
   return true;
 }
@@ -290,15 +290,15 @@ net::Task<bool> Session::attach(bool first) {
   if (first) {
     // The client is told the values of the connection it logs in on; application_name is its own.
     const auto* app = startup_.find("application_name");
-    believed_["application_name"] = app ? *app : std::string();
+    believed_ = std::make_shared<const server::ParameterSet>(
+        server::ParameterSet{{{"application_name", app ? *app : std::string()}}, {}});
     if (!co_await sync_parameters()) {
       lease_.close();
       co_await fail(CloseReason::server_unavailable, "08006", "pgweir could not prepare a server connection");
       co_return false;
     }
-    believed_ = lease_->parameters();
-    believed_tracked_ = lease_->tracked();
-  } else if (lease_->tracked() != believed_tracked_ && !co_await sync_parameters()) {
+    believed_ = pool_->shared_parameters(lease_->parameters());
+  } else if (lease_->tracked() != believed_->tracked && !co_await sync_parameters()) {
     lease_.close();
     co_await fail(CloseReason::server_closed, "08006", "pgweir could not prepare a server connection");
     co_return false;
@@ -659,10 +659,13 @@ net::Task<void> Session::pump_server() {
         }
       } else if (auto ps = protocol::parse_parameter_status(body)) {
         s.lease_->set_parameter(ps->name, ps->value);
-        auto& believed = s.believed_[std::string(ps->name)];
-        if (believed != ps->value) {
-          believed = ps->value;
-          if (server::is_tracked(ps->name)) s.believed_tracked_ = server::tracked_fingerprint(s.believed_);
+        auto it = s.believed_->values.find(ps->name);
+        if (it == s.believed_->values.end() || it->second != ps->value) {
+          // Copied on write: the old set may be shared with other clients.
+          auto changed = std::make_shared<server::ParameterSet>(*s.believed_);
+          changed->values[std::string(ps->name)] = std::string(ps->value);
+          if (server::is_tracked(ps->name)) changed->tracked = server::tracked_fingerprint(changed->values);
+          s.believed_ = std::move(changed);
         }
       }
       return verdict;
@@ -840,11 +843,9 @@ net::Task<CloseReason> Session::serve() {
   co_return end_.value_or(CloseReason::client_error);
 }
 
-net::Task<void> Session::run() {
-  settings_ = env_.router.settings();
-  const auto& cfg = *settings_->config;
-
-  // Login: negotiation and authentication, bounded by client_login_timeout.
+// Login: negotiation and authentication, bounded by client_login_timeout. A coroutine of its own so that its
+// frame (the timer, the race of the two) is gone while the session serves.
+net::Task<bool> Session::log_in() {
   auto login = [this]() -> net::Task<bool> {
     if (!co_await negotiate()) co_return false;
     if (!co_await authenticate()) co_return false;
@@ -852,9 +853,9 @@ net::Task<void> Session::run() {
   };
   bool logged_in = false;
   env_.registry.logging_in.fetch_add(1, std::memory_order_relaxed);
-  if (cfg.server.client_login_timeout.count() > 0) {
+  if (auto limit = settings_->config->server.client_login_timeout; limit.count() > 0) {
     asio::steady_timer timer(client_.executor());
-    timer.expires_after(cfg.server.client_login_timeout);
+    timer.expires_after(limit);
     auto r = co_await (login() || timer.async_wait(net::use_tuple));
     if (r.index() == 1) {
       reason_ = CloseReason::login_timeout;
@@ -865,6 +866,13 @@ net::Task<void> Session::run() {
     logged_in = co_await login();
   }
   env_.registry.logging_in.fetch_sub(1, std::memory_order_relaxed);
+  co_return logged_in;
+}
+
+net::Task<void> Session::run() {
+  settings_ = env_.router.settings();
+  const auto& cfg = *settings_->config;
+  bool logged_in = co_await log_in();
   auto& metrics = env_.router.metrics();
   if (logged_in) {
     metrics.client_logins.with({"ok"}).inc();
@@ -915,13 +923,15 @@ net::Task<void> Session::run() {
       if (co_await attach(true)) {
         // Welcome: the server's parameters, our own key for cancels, ready.
         scratch_.clear();
-        for (const auto& [k, v] : believed_) protocol::append_parameter_status(scratch_, k, v);
+        for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(scratch_, k, v);
         protocol::append_backend_key_data(scratch_, key_.process_id, key_.secret_key);
         protocol::append_ready_for_query(scratch_, 'I');
         if (co_await client_.write_all(scratch_)) {
           reason_ = CloseReason::client_error;
         } else {
+          // What only the login needed is freed: an idle client should cost little memory.
           std::string().swap(scratch_);
+          startup_ = protocol::StartupMessage();
           if (mode_ != config::PoolMode::session) {
             // The login's server goes back at once: the client gets one when it sends something.
             release_requested_ = true;

@@ -43,6 +43,7 @@ class Session {
   net::Task<void> fail(CloseReason reason, std::string_view sqlstate, std::string message);
 
   // ---- session.cpp
+  net::Task<bool> log_in();
   // Leases a server (the first one at login), brings its parameters in step, points cancels at it.
   net::Task<bool> attach(bool first);
   // attach(false)'s common case without a coroutine: an idle server lent at once whose parameters already match.
@@ -98,8 +99,7 @@ class Session {
   std::shared_ptr<router::CancelTarget> cancel_target_;
   protocol::BackendKeyData key_{};
   bool key_issued_ = false;
-  server::ParamMap believed_;  // parameter values the client has been told
-  std::string believed_tracked_;  // server::tracked_fingerprint(believed_)
+  std::shared_ptr<const server::ParameterSet> believed_;  // parameter values the client has been told
 
   // Relay state.
   net::StreamScanner from_client_;

@@ -76,9 +76,33 @@ std::optional<std::string_view> judge(const Statement& st) {
   return std::nullopt;
 }
 
+// Most SQL is one statement that starts with none of the keywords judge() looks at (LISTEN, PREPARE, DECLARE,
+// CREATE, SET) and names no advisory lock: that is settled in one quick pass, without the lexer. Anything else
+// (several statements, a leading comment, the word "advisory" anywhere) goes to the lexer.
+bool plainly_stateless(std::string_view sql) {
+  auto semicolon = sql.find(';');
+  if (semicolon != std::string_view::npos && sql.find_first_not_of(" \t\r\n\f\v;", semicolon) != std::string_view::npos)
+    return false;
+  constexpr std::string_view advisory = "advisory";
+  for (std::size_t i = 0; i + advisory.size() <= sql.size(); ++i) {
+    if (ascii_lower(sql[i]) != 'a') continue;
+    if (Word{sql.substr(i, advisory.size())}.is(advisory)) return false;
+  }
+  auto first = sql.find_first_not_of(" \t\r\n\f\v");
+  if (first == std::string_view::npos) return true;
+  switch (ascii_lower(sql[first])) {
+    case 'l': case 'p': case 'd': case 'c': case 's':  // the keywords' first letters
+    case '-': case '/':                                // a comment before the first word
+      return false;
+    default:
+      return true;
+  }
+}
+
 }  // namespace
 
 std::optional<std::string_view> detect_session_state(std::string_view sql) {
+  if (plainly_stateless(sql)) return std::nullopt;
   Statement st;
   std::size_t i = 0;
   Word prev_word;

@@ -165,6 +165,19 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   co_return Lease(shared_from_this(), std::move(conn));
 }
 
+std::shared_ptr<const server::ParameterSet> Pool::shared_parameters(const server::ParamMap& values) {
+  std::lock_guard lock(mutex_);
+  std::erase_if(parameter_sets_, [](const auto& w) { return w.expired(); });
+  for (const auto& w : parameter_sets_) {
+    auto set = w.lock();
+    if (set && set->values == values) return set;
+  }
+  auto set = std::make_shared<const server::ParameterSet>(
+      server::ParameterSet{values, server::tracked_fingerprint(values)});
+  parameter_sets_.push_back(set);
+  return set;
+}
+
 std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::string& signature) {
   std::unique_lock lock(mutex_);
   if (closed_ || paused_ || !waiters_.empty() || idle_.empty()) return std::nullopt;

@@ -170,6 +170,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // The shared statement for a (query, parameter types) pair: clients that prepare the same text share one
   // server-side name, so a server connection prepares it once for all of them.
   std::shared_ptr<const server::Statement> statement(std::string_view query, std::string_view param_types);
+  // The one ParameterSet of this pool with these values: made on first use, shared while any client holds it.
+  std::shared_ptr<const server::ParameterSet> shared_parameters(const server::ParamMap& values);
   void client_joined() { clients_.fetch_add(1, std::memory_order_relaxed); }
   void client_left() { clients_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -195,6 +197,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::uint64_t generation_ = 1;
   std::vector<std::unique_ptr<server::ServerConnection>> idle_;  // most recently used last
   std::deque<std::shared_ptr<Waiter>> waiters_;
+  std::vector<std::weak_ptr<const server::ParameterSet>> parameter_sets_;  // under mutex_
   int active_ = 0;
   int connecting_ = 0;
   int testing_ = 0;

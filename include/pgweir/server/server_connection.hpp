@@ -28,6 +28,12 @@ inline constexpr std::string_view k_tracked_parameters[] = {
     "search_path",
 };
 bool is_tracked(std::string_view name);
+// Parameter values as the clients were told them. Immutable, so the many clients of a pool that were told the
+// same values share one (Pool::shared_parameters); a client whose values change gets its own copy.
+struct ParameterSet {
+  ParamMap values;
+  std::string tracked;  // tracked_fingerprint(values)
+};
 // The tracked parameters' values in one string (absent ones marked as such): two maps with equal fingerprints
 // agree on every tracked parameter, so a client whose fingerprint matches its server's needs no SET.
 std::string tracked_fingerprint(const ParamMap& parameters);
