@@ -166,15 +166,24 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
 }
 
 std::shared_ptr<const server::ParameterSet> Pool::shared_parameters(const server::ParamMap& values) {
+  std::size_t hash = 0;
+  for (const auto& [k, v] : values) {
+    hash = hash * 31 + std::hash<std::string>{}(k);
+    hash = hash * 31 + std::hash<std::string>{}(v);
+  }
   std::lock_guard lock(mutex_);
-  std::erase_if(parameter_sets_, [](const auto& w) { return w.expired(); });
-  for (const auto& w : parameter_sets_) {
-    auto set = w.lock();
-    if (set && set->values == values) return set;
+  auto [first, last] = parameter_sets_.equal_range(hash);
+  for (auto it = first; it != last; ++it) {
+    if (auto set = it->second.lock(); set && set->values == values) return set;
+  }
+  if (parameter_sets_.size() >= parameter_sets_sweep_at_) {
+    // Clients with values of their own (a unique application_name each, say) leave sets nobody holds any more.
+    std::erase_if(parameter_sets_, [](const auto& entry) { return entry.second.expired(); });
+    parameter_sets_sweep_at_ = std::max<std::size_t>(64, 2 * parameter_sets_.size());
   }
   auto set = std::make_shared<const server::ParameterSet>(
       server::ParameterSet{values, server::tracked_fingerprint(values)});
-  parameter_sets_.push_back(set);
+  parameter_sets_.emplace(hash, set);
   return set;
 }
 

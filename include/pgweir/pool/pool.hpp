@@ -197,7 +197,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::uint64_t generation_ = 1;
   std::vector<std::unique_ptr<server::ServerConnection>> idle_;  // most recently used last
   std::deque<std::shared_ptr<Waiter>> waiters_;
-  std::vector<std::weak_ptr<const server::ParameterSet>> parameter_sets_;  // under mutex_
+  // shared_parameters' sets by a hash of their values; expired ones are swept as the table grows.
+  std::unordered_multimap<std::size_t, std::weak_ptr<const server::ParameterSet>> parameter_sets_;
+  std::size_t parameter_sets_sweep_at_ = 64;
   int active_ = 0;
   int connecting_ = 0;
   int testing_ = 0;
