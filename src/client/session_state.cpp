@@ -90,13 +90,11 @@ bool plainly_stateless(std::string_view sql) {
   }
   auto first = sql.find_first_not_of(" \t\r\n\f\v");
   if (first == std::string_view::npos) return true;
-  switch (ascii_lower(sql[first])) {
-    case 'l': case 'p': case 'd': case 'c': case 's':  // the keywords' first letters
-    case '-': case '/':                                // a comment before the first word
-      return false;
-    default:
-      return true;
-  }
+  if (sql[first] == '-' || sql[first] == '/') return false;  // a comment before the first word
+  auto end = first;
+  while (end < sql.size() && ident_char(sql[end])) ++end;
+  Word word{sql.substr(first, end - first)};
+  return !(word.is("listen") || word.is("prepare") || word.is("declare") || word.is("create") || word.is("set"));
 }
 
 }  // namespace

@@ -32,6 +32,12 @@ TEST_CASE("statements that leave session state, with their reason") {
       {"DECLARE c CURSOR WITH HOLD FOR SELECT 1", "hold_cursor"},
       {"SELECT 1; LISTEN x", "listen"},
       {"/* comment */ -- another\n LISTEN x", "listen"},
+      // The quick pass hands these to the lexer: a keyword after whitespace or in any case, a trailing semicolon,
+      // a second statement, an advisory lock anywhere.
+      {" \n\t\vListen jobs", "listen"},
+      {"SET work_mem = 1;", "set"},
+      {"select 1; set work_mem = 1;", "set"},
+      {"WITH l AS (SELECT pg_advisory_lock(1)) SELECT * FROM l", "advisory_lock"},
   };
   for (const auto& c : cases) {
     INFO(std::string(c.sql));
@@ -69,6 +75,10 @@ TEST_CASE("statements that do not") {
       ";;;",
       "RESET ALL",
       "DISCARD ALL",
+      "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;",
+      "SELECT 1;  \n;",
+      "SETTINGS",
+      "select 'advisory'",
   };
   for (const char* sql : cases) {
     INFO(std::string(sql));
