@@ -190,7 +190,12 @@ std::shared_ptr<const server::ParameterSet> Pool::shared_parameters(const server
 std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::string& signature) {
   std::unique_lock lock(mutex_);
   if (closed_ || paused_ || !waiters_.empty() || idle_.empty()) return std::nullopt;
-  auto& conn = idle_.back();
+  // The most recently used connection on the client's own thread: lending it needs no move between event loops.
+  auto it = idle_.end();
+  do {
+    --it;
+  } while (it != idle_.begin() && (*it)->transport().executor() != executor);
+  auto& conn = *it;
   auto now = net::Clock::now();
   auto idle_for = now - conn->idle_since();
   if (conn->signature() != signature || conn->generation() != generation_ ||
@@ -200,7 +205,7 @@ std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::st
       conn->transport().executor() != executor)
     return std::nullopt;
   auto lent = std::move(conn);
-  idle_.pop_back();
+  idle_.erase(it);
   ++active_;
   lent_.insert(lent.get());
   lock.unlock();
