@@ -15,7 +15,6 @@
 
 #include <boost/asio/error.hpp>
 
-#include "reactor_read.hpp"
 
 namespace pgweir::net {
 namespace {
@@ -32,15 +31,13 @@ constexpr std::size_t k_tls_coalesce = 16 * 1024;
 
 Transport::Transport(Socket socket) : socket_(std::move(socket)) {}
 
-Transport::Transport(Transport&& o) noexcept
-    : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)), reactor_(std::exchange(o.reactor_, nullptr)) {}
+Transport::Transport(Transport&& o) noexcept : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)) {}
 
 Transport& Transport::operator=(Transport&& o) noexcept {
   if (this != &o) {
     close();
     socket_ = std::move(o.socket_);
     ssl_ = std::exchange(o.ssl_, nullptr);
-    reactor_ = std::exchange(o.reactor_, nullptr);
   }
   return *this;
 }
@@ -117,15 +114,12 @@ Task<std::pair<ErrorCode, std::size_t>> Transport::read_some(char* data, std::si
 
 Task<std::pair<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
   if (ssl_) co_return co_await read_some(data, size);
-  if (!reactor_) {
-    if (!socket_.non_blocking()) {
-      ErrorCode ec;
-      socket_.non_blocking(true, ec);
-      if (ec) co_return std::pair{ec, std::size_t{0}};
-    }
-    reactor_ = &asio::use_service<asio::detail::reactor>(asio::query(socket_.get_executor(), asio::execution::context));
+  if (!socket_.non_blocking()) {
+    ErrorCode ec;
+    socket_.non_blocking(true, ec);
+    if (ec) co_return std::pair{ec, std::size_t{0}};
   }
-  auto [ec, n] = co_await detail::async_draining_read(socket_, *reactor_, data, size, use_tuple);
+  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(data, size), use_tuple);
   co_return std::pair{ec, n};
 }
 
@@ -294,7 +288,6 @@ void Transport::rehome(const Executor& executor) {
   auto protocol = socket_.local_endpoint().protocol();
   int fd = socket_.release();
   socket_ = Socket(executor, protocol, fd);
-  reactor_ = nullptr;
 }
 
 void tune_socket(Socket& socket) {

@@ -4,8 +4,6 @@
 
 #include <openssl/ssl.h>
 
-#include <boost/asio/detail/reactor.hpp>
-
 #include <span>
 #include <string>
 #include <string_view>
@@ -35,10 +33,12 @@ class Transport {
   Task<ErrorCode> wait_readable();
   // Reads at least one byte. eof is asio::error::eof.
   Task<std::pair<ErrorCode, std::size_t>> read_some(char* data, std::size_t size);
-  // The relay's read: like read_some, but on a plain connection the read itself waits in the reactor. The reactor
-  // registers the fd once (edge-triggered) and performs the recv when it turns readable, so a wait costs no
-  // epoll_ctl (wait_readable re-arms the fd on every call) and no recv that returns EAGAIN (a read that drained
-  // the socket makes the next one wait without trying). `data` must stay valid while the read is pending.
+  // The relay's read: like read_some, but on a plain connection the read itself waits in the reactor, which
+  // registered the fd once (edge-triggered): a wait costs no epoll_ctl, where wait_readable re-arms the fd with
+  // EPOLL_CTL_MOD on every call. The price is Asio's speculative recv when the read starts, which returns EAGAIN
+  // when nothing has arrived yet. Asio keeps trying it after a short read on purpose: a peer's FIN that arrived
+  // together with the last data raises no further edge, so only another read can see the EOF. `data` must stay
+  // valid while the read is pending.
   Task<std::pair<ErrorCode, std::size_t>> receive(char* data, std::size_t size);
   // Reads exactly size bytes.
   Task<ErrorCode> read_exact(char* data, std::size_t size);
@@ -69,7 +69,6 @@ class Transport {
 
   Socket socket_;
   SSL* ssl_ = nullptr;
-  asio::detail::reactor* reactor_ = nullptr;  // the socket's reactor, looked up at the first receive
 };
 
 // Sets TCP_NODELAY and keepalive on TCP sockets (ignored on unix sockets); makes the fd non-blocking.
