@@ -1,4 +1,4 @@
-// Transport: reactor reads, readiness-driven TLS reads and gathered writes on a non-blocking fd, with or without TLS.
+// Transport: reads that wait in the reactor (TLS: readiness-driven) and gathered writes, on a non-blocking fd.
 #include "pgweir/net/transport.hpp"
 
 #include <arpa/inet.h>
@@ -15,7 +15,6 @@
 
 #include <boost/asio/error.hpp>
 
-
 namespace pgweir::net {
 namespace {
 
@@ -24,6 +23,23 @@ ErrorCode eof_code() { return asio::error::eof; }
 ErrorCode tls_error_code() { return boost::system::errc::make_error_code(boost::system::errc::protocol_error); }
 
 constexpr std::size_t k_max_iov = 64;
+
+// One gathered write of `count` buffers, retried on EINTR: send for one buffer (cheaper for the kernel than
+// sendmsg's iovec import), sendmsg for more. Returns what the kernel returned; errno is set when it is negative.
+ssize_t send_gathered(int fd, iovec* iov, std::size_t count) {
+  for (;;) {
+    ssize_t n;
+    if (count == 1) {
+      n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = count;
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    }
+    if (n >= 0 || errno != EINTR) return n;
+  }
+}
 // TLS records hold at most 16 KiB of plaintext; small buffers are coalesced to one record.
 constexpr std::size_t k_tls_coalesce = 16 * 1024;
 
@@ -135,32 +151,16 @@ Task<ErrorCode> Transport::read_exact(char* data, std::size_t size) {
 
 std::size_t Transport::write_now(std::span<const asio::const_buffer> buffers, ErrorCode& ec) {
   ec = {};
-  if (ssl_ || buffers.size() > k_max_iov) return 0;
-  if (buffers.size() == 1) {
-    // One buffer (most relay writes): send, which costs the kernel less than sendmsg's iovec import.
-    for (;;) {
-      ssize_t n = ::send(socket_.native_handle(), buffers[0].data(), buffers[0].size(), MSG_NOSIGNAL);
-      if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) ec = errno_code(errno);
-      return 0;
-    }
-  }
+  if (ssl_ || buffers.empty() || buffers.size() > k_max_iov) return 0;
   std::array<iovec, k_max_iov> iov;
   for (std::size_t i = 0; i < buffers.size(); ++i) {
     iov[i].iov_base = const_cast<void*>(buffers[i].data());
     iov[i].iov_len = buffers[i].size();
   }
-  msghdr msg{};
-  msg.msg_iov = iov.data();
-  msg.msg_iovlen = buffers.size();
-  for (;;) {
-    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) ec = errno_code(errno);
-    return 0;
-  }
+  ssize_t n = send_gathered(socket_.native_handle(), iov.data(), buffers.size());
+  if (n >= 0) return static_cast<std::size_t>(n);
+  if (errno != EAGAIN && errno != EWOULDBLOCK) ec = errno_code(errno);
+  return 0;
 }
 
 Task<ErrorCode> Transport::write_all(std::string_view bytes) {
@@ -230,12 +230,8 @@ Task<ErrorCode> Transport::write_all(std::span<const asio::const_buffer> buffers
       ++count;
     }
     if (count == 0) break;
-    msghdr msg{};
-    msg.msg_iov = iov.data();
-    msg.msg_iovlen = count;
-    ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+    ssize_t n = send_gathered(socket_.native_handle(), iov.data(), count);
     if (n < 0) {
-      if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         if (auto ec = co_await wait(true)) co_return ec;
         continue;
