@@ -15,6 +15,8 @@
 
 #include <boost/asio/error.hpp>
 
+#include "reactor_read.hpp"
+
 namespace pgweir::net {
 namespace {
 
@@ -47,13 +49,15 @@ constexpr std::size_t k_tls_coalesce = 16 * 1024;
 
 Transport::Transport(Socket socket) : socket_(std::move(socket)) {}
 
-Transport::Transport(Transport&& o) noexcept : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)) {}
+Transport::Transport(Transport&& o) noexcept
+    : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)), reactor_(std::exchange(o.reactor_, nullptr)) {}
 
 Transport& Transport::operator=(Transport&& o) noexcept {
   if (this != &o) {
     close();
     socket_ = std::move(o.socket_);
     ssl_ = std::exchange(o.ssl_, nullptr);
+    reactor_ = std::exchange(o.reactor_, nullptr);
   }
   return *this;
 }
@@ -130,12 +134,16 @@ Task<std::pair<ErrorCode, std::size_t>> Transport::read_some(char* data, std::si
 
 Task<std::pair<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
   if (ssl_) co_return co_await read_some(data, size);
-  if (!socket_.non_blocking()) {
-    ErrorCode ec;
-    socket_.non_blocking(true, ec);
-    if (ec) co_return std::pair{ec, std::size_t{0}};
+  if (!reactor_) {
+    if (!socket_.non_blocking()) {
+      ErrorCode ec;
+      socket_.non_blocking(true, ec);
+      if (ec) co_return std::pair{ec, std::size_t{0}};
+    }
+    reactor_ = &asio::use_service<asio::detail::epoll_reactor>(asio::query(socket_.get_executor(), asio::execution::context));
+    detail::watch_peer_shutdown(socket_, *reactor_);
   }
-  auto [ec, n] = co_await socket_.async_read_some(asio::buffer(data, size), use_tuple);
+  auto [ec, n] = co_await detail::async_draining_read(socket_, *reactor_, data, size, use_tuple);
   co_return std::pair{ec, n};
 }
 
@@ -284,6 +292,7 @@ void Transport::rehome(const Executor& executor) {
   auto protocol = socket_.local_endpoint().protocol();
   int fd = socket_.release();
   socket_ = Socket(executor, protocol, fd);
+  reactor_ = nullptr;  // the new event loop's reactor is looked up at the next receive
 }
 
 void tune_socket(Socket& socket) {

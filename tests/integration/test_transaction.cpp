@@ -3,6 +3,9 @@
 #include "common.hpp"
 
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <atomic>
@@ -108,6 +111,27 @@ PgbenchOutcome pgbench(const Pgweir& p, const std::string& user, const std::stri
 
 // Closes a libpq connection's socket without a Terminate message, as a crashed client would.
 void vanish(PGconn* conn) { ::shutdown(PQsocket(conn), SHUT_RDWR); }
+
+// Sends `sql` as one Query and the end of the client's stream in the same TCP segment (the FIN rides on the
+// corked data), then reads what pgweir sends until it closes the connection or `timeout` passes. True when it
+// closed.
+bool send_with_fin_and_wait_for_close(PGconn* conn, const char* sql, std::chrono::milliseconds timeout) {
+  int fd = PQsocket(conn);
+  int one = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_CORK, &one, sizeof one) != 0) return false;
+  if (PQsendQuery(conn, sql) != 1 || PQflush(conn) != 0) return false;
+  ::shutdown(fd, SHUT_WR);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (::poll(&p, 1, static_cast<int>(std::max<long>(1, left.count()))) <= 0) continue;
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -364,6 +388,36 @@ TEST_CASE("a client that vanishes inside a transaction leaves no lock and no idl
   REQUIRE(next.ok());
   CHECK(next.value("SELECT count(*) FROM t WHERE id = 100") == "0");
   CHECK(next.value("SELECT now() = statement_timestamp()") == "t");  // not inside someone's transaction
+}
+
+TEST_CASE("a statement and the client's FIN in one segment: pgweir answers, sees the end and frees the server") {
+  // pgweir lets a read that follows one that drained the socket wait without trying a recv first; a FIN that
+  // came in the same segment as the last statement raises no edge of its own, and must still be seen.
+  auto& pg = shared_cluster();
+  ensure_database("txfin", "txfin_user");
+  pg.exec("CREATE TABLE IF NOT EXISTS t (id int primary key, v int)", "txfin");
+  pg.exec("GRANT ALL ON t TO txfin_user", "txfin");
+  pg.exec("INSERT INTO t VALUES (1, 0) ON CONFLICT DO NOTHING", "txfin");
+  Pgweir p(tx_config("txfin", "transaction", 1, 0, "", "", "10s"));
+  PGWEIR_LOG_ON_FAILURE(p);
+
+  SUBCASE("a statement outside a transaction") {
+    PgConn a(p.conninfo("txfin", "txfin_user"));
+    REQUIRE(a.ok());
+    a.value("SELECT 1");  // a first transaction, so the next read follows one that drained the socket
+    CHECK(send_with_fin_and_wait_for_close(a.raw(), "SELECT 2", 5s));
+  }
+  SUBCASE("the statement that opens a transaction") {
+    PgConn a(p.conninfo("txfin", "txfin_user"));
+    REQUIRE(a.ok());
+    a.value("SELECT 1");
+    CHECK(send_with_fin_and_wait_for_close(a.raw(), "BEGIN; UPDATE t SET v = v + 1 WHERE id = 1", 5s));
+    CHECK(eventually([] { return backends_of("txfin_user", " AND state LIKE 'idle in transaction%'") == 0; }, 5s));
+  }
+  // The only server of the pool is free for the next client, outside any transaction.
+  PgConn next(p.conninfo("txfin", "txfin_user"));
+  REQUIRE(next.ok());
+  CHECK(next.value("SELECT now() = statement_timestamp()") == "t");
 }
 
 TEST_CASE("idle_transaction_timeout, query_timeout and client_idle_timeout") {

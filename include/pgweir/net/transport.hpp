@@ -11,6 +11,10 @@
 
 #include "pgweir/net/asio.hpp"
 
+namespace boost::asio::detail {
+class epoll_reactor;
+}
+
 namespace pgweir::net {
 
 class Transport {
@@ -35,10 +39,8 @@ class Transport {
   Task<std::pair<ErrorCode, std::size_t>> read_some(char* data, std::size_t size);
   // The relay's read: like read_some, but on a plain connection the read itself waits in the reactor, which
   // registered the fd once (edge-triggered): a wait costs no epoll_ctl, where wait_readable re-arms the fd with
-  // EPOLL_CTL_MOD on every call. The price is Asio's speculative recv when the read starts, which returns EAGAIN
-  // when nothing has arrived yet. Asio keeps trying it after a short read on purpose: a peer's FIN that arrived
-  // together with the last data raises no further edge, so only another read can see the EOF. `data` must stay
-  // valid while the read is pending.
+  // EPOLL_CTL_MOD on every call; and a read that follows one that drained the socket waits without first trying
+  // a recv that would return EAGAIN (src/net/reactor_read.hpp). `data` must stay valid while the read is pending.
   Task<std::pair<ErrorCode, std::size_t>> receive(char* data, std::size_t size);
   // Reads exactly size bytes.
   Task<ErrorCode> read_exact(char* data, std::size_t size);
@@ -69,6 +71,7 @@ class Transport {
 
   Socket socket_;
   SSL* ssl_ = nullptr;
+  asio::detail::epoll_reactor* reactor_ = nullptr;  // the socket's reactor, looked up at the first receive
 };
 
 // Sets TCP_NODELAY and keepalive on TCP sockets (ignored on unix sockets); makes the fd non-blocking.

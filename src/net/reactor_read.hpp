@@ -1,0 +1,174 @@
+// A socket read that waits inside Asio's epoll reactor and, after a read that drained the socket, lets the next
+// one wait without a speculative recv.
+//
+// Asio 1.81's async_read_some tries a recv before it waits whenever the descriptor's `try_speculative_` flag is
+// set, and the flag stays set after every ordinary read: so each wait for the next message costs a recv that
+// returns EAGAIN (its async_wait costs an epoll_ctl(EPOLL_CTL_MOD) instead). This read reports a short read as
+// "done and exhausted", which clears the flag at the moment of the recv, inside the reactor. The fd is registered
+// edge-triggered, and Linux raises an edge for every arrival, so anything that arrives after that recv sets the
+// flag again (or completes a queued read).
+//
+// A short read alone cannot tell whether the peer's FIN came with the data: the FIN then raises no edge of its
+// own, and a read queued without trying would wait for ever. So the fd is also registered for EPOLLRDHUP, and a
+// short read counts as draining only when the events the reactor last harvested for it carry no EPOLLRDHUP,
+// EPOLLHUP or EPOLLERR. A FIN that arrives after that harvest raises an edge of its own.
+//
+// This uses Asio's reactor internals (boost/asio/detail), pinned to Boost 1.81 on Debian 12 and checked below;
+// the transport uses it only for plain sockets.
+#pragma once
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <memory>
+#include <type_traits>
+
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/detail/handler_alloc_helpers.hpp>
+#include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/reactive_socket_service_base.hpp>
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#include <boost/version.hpp>
+
+#include "pgweir/net/asio.hpp"
+
+namespace pgweir::net::detail {
+
+namespace ad = boost::asio::detail;
+
+static_assert(std::is_same_v<ad::reactor, ad::epoll_reactor>, "the relay read is written for Asio's epoll reactor");
+static_assert(BOOST_VERSION / 100 == 1081, "the relay read uses Asio 1.81's reactor internals: review it");
+
+// Names two protected parts of Asio's socket types: the socket's implementation, and the per-operation
+// cancellation hook the reactive socket service installs. Never instantiated.
+struct SocketAccess : Socket {
+  static auto& implementation(Socket& s) { return (s.*(&SocketAccess::impl_)).get_implementation(); }
+};
+struct CancellationAccess : ad::reactive_socket_service_base {
+  using Cancellation = reactor_op_cancellation;
+};
+
+// The reactor's per-descriptor state is private. An explicit instantiation may name a private member (access is
+// not checked there) and hands a pointer to it out through a friend function.
+template <auto Member, class Tag>
+struct ExposeMember {
+  friend constexpr auto exposed(Tag) { return Member; }
+};
+struct EpollFd {
+  friend constexpr auto exposed(EpollFd);
+};
+struct RegisteredEvents {
+  friend constexpr auto exposed(RegisteredEvents);
+};
+struct TaskResult {
+  friend constexpr auto exposed(TaskResult);
+};
+template struct ExposeMember<&ad::epoll_reactor::epoll_fd_, EpollFd>;
+template struct ExposeMember<&ad::epoll_reactor::descriptor_state::registered_events_, RegisteredEvents>;
+template struct ExposeMember<&ad::scheduler_operation::task_result_, TaskResult>;
+
+using Descriptor = ad::epoll_reactor::per_descriptor_data;
+
+// The epoll events last harvested for the descriptor (the reactor keeps them in the operation it queues for the
+// descriptor). The C-style cast reaches descriptor_state's private base.
+inline unsigned harvested_events(Descriptor d) { return ((ad::scheduler_operation*)d)->*exposed(TaskResult{}); }
+
+// Adds EPOLLRDHUP to the socket's registration. Runs on the socket's event loop thread, like everything else that
+// touches the descriptor; a socket the reactor does not poll is left alone.
+inline void watch_peer_shutdown(Socket& socket, ad::epoll_reactor& reactor) {
+  auto& impl = SocketAccess::implementation(socket);
+  Descriptor d = impl.reactor_data_;
+  if (!d) return;
+  auto& registered = d->*exposed(RegisteredEvents{});
+  if (registered == 0 || (registered & EPOLLRDHUP) != 0) return;
+  epoll_event ev{};
+  ev.events = registered | EPOLLRDHUP;
+  ev.data.ptr = d;
+  if (::epoll_ctl(reactor.*exposed(EpollFd{}), EPOLL_CTL_MOD, impl.socket_, &ev) == 0) registered = ev.events;
+}
+
+template <class Handler, class IoExecutor>
+class DrainingRecvOp : public ad::reactor_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(DrainingRecvOp);
+
+  DrainingRecvOp(int fd, Descriptor descriptor, char* data, std::size_t size, Handler& handler,
+                 const IoExecutor& io_ex)
+      : ad::reactor_op(ErrorCode(), &DrainingRecvOp::do_perform, &DrainingRecvOp::do_complete),
+        fd_(fd),
+        descriptor_(descriptor),
+        data_(data),
+        size_(size),
+        handler_(std::move(handler)),
+        work_(handler_, io_ex) {}
+
+  static status do_perform(ad::reactor_op* base) {
+    auto* o = static_cast<DrainingRecvOp*>(base);
+    for (;;) {
+      ssize_t n = ::recv(o->fd_, o->data_, o->size_, 0);
+      if (n > 0) {
+        o->bytes_transferred_ = static_cast<std::size_t>(n);
+        // Fewer bytes than asked for: the socket held no more data, and unless the peer's FIN or an error was
+        // harvested with them, nothing is left that will not raise an edge of its own.
+        if (o->bytes_transferred_ < o->size_ && (o->descriptor_->*exposed(RegisteredEvents{}) & EPOLLRDHUP) != 0 &&
+            (harvested_events(o->descriptor_) & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) == 0)
+          return done_and_exhausted;
+        return done;
+      }
+      if (n == 0) {
+        o->ec_ = asio::error::eof;
+        return done_and_exhausted;
+      }
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return not_done;
+      o->ec_ = ErrorCode(errno, boost::system::system_category());
+      return done;
+    }
+  }
+
+  static void do_complete(void* owner, ad::operation* base, const ErrorCode&, std::size_t) {
+    auto* o = static_cast<DrainingRecvOp*>(base);
+    ptr p = {std::addressof(o->handler_), o, o};
+    ad::handler_work<Handler, IoExecutor> w(std::move(o->work_));
+    // The handler is moved out so the operation's memory is freed before the upcall.
+    ad::binder2<Handler, ErrorCode, std::size_t> handler(o->handler_, o->ec_, o->bytes_transferred_);
+    p.h = std::addressof(handler.handler_);
+    p.reset();
+    if (owner) w.complete(handler, handler.handler_);
+  }
+
+ private:
+  int fd_;
+  Descriptor descriptor_;
+  char* data_;
+  std::size_t size_;
+  Handler handler_;
+  ad::handler_work<Handler, IoExecutor> work_;
+};
+
+// Starts a read of at most `size` bytes into `data` on the non-blocking plain socket `socket`, whose executor's
+// reactor is `reactor`. Completes with (error, bytes); eof is asio::error::eof.
+template <class Token>
+auto async_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::size_t size, Token&& token) {
+  return asio::async_initiate<Token, void(ErrorCode, std::size_t)>(
+      [](auto handler, Socket* s, ad::reactor* r, char* buf, std::size_t len) {
+        using Handler = std::decay_t<decltype(handler)>;
+        using Op = DrainingRecvOp<Handler, Socket::executor_type>;
+        auto& impl = SocketAccess::implementation(*s);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+        p.p = new (p.v) Op(impl.socket_, impl.reactor_data_, buf, len, handler, s->get_executor());
+        if (slot.is_connected()) {
+          p.p->cancellation_key_ = &slot.template emplace<CancellationAccess::Cancellation>(
+              r, &impl.reactor_data_, impl.socket_, ad::reactor::read_op);
+        }
+        r->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
+        p.v = p.p = nullptr;
+      },
+      token, &socket, &reactor, data, size);
+}
+
+}  // namespace pgweir::net::detail
