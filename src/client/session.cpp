@@ -345,6 +345,28 @@ net::Task<void> Session::detach() {
     }
     lease_.close();
   }
+  reset_relay_state();
+}
+
+// The common release, without a coroutine: a clean server at a transaction boundary, no cancel on its way to it
+// and no reset query to run. Otherwise detach() does the rest.
+bool Session::detach_now() {
+  cancel_target_->clear();
+  if (info_) {
+    info_->server_id.store(0, std::memory_order_relaxed);
+    info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
+  }
+  if (!lease_ || cancel_target_->cancels_in_flight() > 0 || !server_clean() || lease_->transaction_status() != 'I')
+    return false;
+  if ((mode_ == config::PoolMode::session || pinned_) && !release_requested_ && !pool_settings_.reset_query.empty())
+    return false;
+  from_server_.release_memory();
+  lease_.give_back();
+  reset_relay_state();
+  return true;
+}
+
+void Session::reset_relay_state() {
   pending_ = 0;
   unsynced_ = false;
   in_copy_ = false;
@@ -826,7 +848,7 @@ net::Task<void> Session::relay() {
     }
     co_await (pump_client() || pump_server());
     if (end_) co_return;
-    if (release_requested_) co_await detach();
+    if (release_requested_ && !detach_now()) co_await detach();
   }
 }
 

@@ -52,6 +52,8 @@ class Session {
   void attached();
   net::Task<bool> sync_parameters();
   net::Task<void> detach();
+  bool detach_now();
+  void reset_relay_state();
   net::Task<CloseReason> serve();
   net::Task<void> serve_console();
   std::shared_ptr<ClientInfo> make_info();

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cctype>
+#include <cstring>
 
 namespace pgweir::client {
 namespace {
@@ -83,10 +84,14 @@ bool plainly_stateless(std::string_view sql) {
   auto semicolon = sql.find(';');
   if (semicolon != std::string_view::npos && sql.find_first_not_of(" \t\r\n\f\v;", semicolon) != std::string_view::npos)
     return false;
+  // "advisory" anywhere, in any case: found from its 'v', which is rare in SQL, with memchr.
   constexpr std::string_view advisory = "advisory";
-  for (std::size_t i = 0; i + advisory.size() <= sql.size(); ++i) {
-    if (ascii_lower(sql[i]) != 'a') continue;
-    if (Word{sql.substr(i, advisory.size())}.is(advisory)) return false;
+  for (char v : {'v', 'V'}) {
+    for (const char* p = sql.data(); (p = static_cast<const char*>(std::memchr(p, v, sql.data() + sql.size() - p)));
+         ++p) {
+      auto at = static_cast<std::size_t>(p - sql.data());
+      if (at >= 2 && Word{sql.substr(at - 2, advisory.size())}.is(advisory)) return false;
+    }
   }
   auto first = sql.find_first_not_of(" \t\r\n\f\v");
   if (first == std::string_view::npos) return true;

@@ -132,19 +132,30 @@ Task<std::pair<ErrorCode, std::size_t>> Transport::read_some(char* data, std::si
   }
 }
 
-Task<std::pair<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
-  if (ssl_) co_return co_await read_some(data, size);
+namespace {
+
+Task<std::tuple<ErrorCode, std::size_t>> as_tuple_task(Task<std::pair<ErrorCode, std::size_t>> read) {
+  auto [ec, n] = co_await std::move(read);
+  co_return std::tuple{ec, n};
+}
+
+Task<std::tuple<ErrorCode, std::size_t>> failed_read(ErrorCode ec) { co_return std::tuple{ec, std::size_t{0}}; }
+
+}  // namespace
+
+// Not a coroutine itself: on a plain connection the caller awaits the reactor read directly.
+Task<std::tuple<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
+  if (ssl_) return as_tuple_task(read_some(data, size));
   if (!reactor_) {
     if (!socket_.non_blocking()) {
       ErrorCode ec;
       socket_.non_blocking(true, ec);
-      if (ec) co_return std::pair{ec, std::size_t{0}};
+      if (ec) return failed_read(ec);
     }
     reactor_ = &asio::use_service<asio::detail::epoll_reactor>(asio::query(socket_.get_executor(), asio::execution::context));
     detail::watch_peer_shutdown(socket_, *reactor_);
   }
-  auto [ec, n] = co_await detail::async_draining_read(socket_, *reactor_, data, size, use_tuple);
-  co_return std::pair{ec, n};
+  return detail::async_draining_read(socket_, *reactor_, data, size, use_tuple);
 }
 
 Task<ErrorCode> Transport::read_exact(char* data, std::size_t size) {

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "pgweir/net/asio.hpp"
@@ -41,7 +42,7 @@ class Transport {
   // registered the fd once (edge-triggered): a wait costs no epoll_ctl, where wait_readable re-arms the fd with
   // EPOLL_CTL_MOD on every call; and a read that follows one that drained the socket waits without first trying
   // a recv that would return EAGAIN (src/net/reactor_read.hpp). `data` must stay valid while the read is pending.
-  Task<std::pair<ErrorCode, std::size_t>> receive(char* data, std::size_t size);
+  Task<std::tuple<ErrorCode, std::size_t>> receive(char* data, std::size_t size);
   // Reads exactly size bytes.
   Task<ErrorCode> read_exact(char* data, std::size_t size);
   // Writes every buffer completely.
