@@ -519,6 +519,25 @@ net::Task<void> Session::pump_client() {
       input = std::string_view(buffer.data(), n);
     }
     last_client_io_ = net::Clock::now();
+    if (!lease_) {
+      // Transaction mode between transactions: this input opens the next one.
+      if (input == std::string_view("X\0\0\0\4", 5)) {
+        stop(CloseReason::client_terminate);  // a client that only says goodbye needs no server
+        co_return;
+      }
+      if (shutdown_requested_ || killed_) {
+        stop(killed_ ? CloseReason::admin_kill : CloseReason::shutdown);
+        co_return;
+      }
+      attaching_ = true;
+      bool ok = attach_now() || co_await attach(false);
+      attaching_ = false;
+      if (!ok) {
+        stop(reason_);
+        co_return;
+      }
+      server_wake_.cancel();  // pump_server waits for a server to read from
+    }
     pool_->cells().bytes_received.inc(input.size());
     out.clear();
     if (const char* err = from_client_.feed(input, hooks, out)) {
@@ -701,59 +720,69 @@ net::Task<void> Session::pump_server() {
   Hooks hooks{*this};
   net::Chunk chunk;
   net::Segments out;
-  auto& server = lease_->transport();
   for (;;) {
-    chunk.acquire();
-    auto [ec, n] = co_await server.receive(chunk.data(), chunk.size());
-    if (ec) {
-      if (relay_stopping()) co_return;
-      stop(killed_ ? CloseReason::admin_kill : CloseReason::server_closed);
-      co_return;
+    // Between transactions pump_client reads the client, and attaches a server when the next one begins.
+    while (!lease_) {
+      if (end_) co_return;
+      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
+      server_wake_.expires_at(net::TimePoint::max());
+      co_await server_wake_.async_wait(net::use_tuple);
     }
-    out.clear();
-    if (const char* err = from_server_.feed(std::string_view(chunk.data(), n), hooks, out)) {
-      close_detail_ = std::string("server: ") + err;
-      stop(CloseReason::server_closed);
-      co_return;
-    }
-    if (!prepared_.retry().empty()) {
-      net::Segments retry;
-      retry.push_back(prepared_.retry());
-      net::ErrorCode failed;
-      auto done = write_to_server_now(retry, failed);
-      if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
-      prepared_.retry_sent();
-      if (failed) {
+    auto& server = lease_->transport();
+    for (;;) {
+      chunk.acquire();
+      auto [ec, n] = co_await server.receive(chunk.data(), chunk.size());
+      if (ec) {
+        if (relay_stopping()) co_return;
+        stop(killed_ ? CloseReason::admin_kill : CloseReason::server_closed);
+        co_return;
+      }
+      out.clear();
+      if (const char* err = from_server_.feed(std::string_view(chunk.data(), n), hooks, out)) {
+        close_detail_ = std::string("server: ") + err;
         stop(CloseReason::server_closed);
         co_return;
       }
-    }
-    if (!out.empty()) {
-      auto bytes = total_size(out);
-      pool_->cells().bytes_sent.inc(bytes);
-      net::ErrorCode wec;
-      auto done = write_segments_now(client_, out, wec);
-      if (!wec && done < bytes) wec = co_await write_segments(client_, out, done);
-      if (wec) {
-        stop(CloseReason::client_error);
+      if (!prepared_.retry().empty()) {
+        net::Segments retry;
+        retry.push_back(prepared_.retry());
+        net::ErrorCode failed;
+        auto done = write_to_server_now(retry, failed);
+        if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
+        prepared_.retry_sent();
+        if (failed) {
+          stop(CloseReason::server_closed);
+          co_return;
+        }
+      }
+      if (!out.empty()) {
+        auto bytes = total_size(out);
+        pool_->cells().bytes_sent.inc(bytes);
+        net::ErrorCode wec;
+        auto done = write_segments_now(client_, out, wec);
+        if (!wec && done < bytes) wec = co_await write_segments(client_, out, done);
+        if (wec) {
+          stop(CloseReason::client_error);
+          co_return;
+        }
+      }
+      chunk.reset();
+      if (pending_ > 0 || !server_clean()) continue;
+      char status = lease_->transaction_status();
+      if (mode_ == config::PoolMode::statement && status != 'I') {
+        stop(CloseReason::transaction_not_allowed);
         co_return;
       }
-    }
-    chunk.reset();
-    if (pending_ > 0 || !server_clean()) continue;
-    char status = lease_->transaction_status();
-    if (mode_ == config::PoolMode::statement && status != 'I') {
-      stop(CloseReason::transaction_not_allowed);
-      co_return;
-    }
-    if (status != 'I') continue;
-    if (shutdown_requested_) {
-      stop(CloseReason::shutdown);
-      co_return;
-    }
-    if (mode_ != config::PoolMode::session && !pinned_) {
-      release_requested_ = true;
-      co_return;
+      if (status != 'I') continue;
+      if (shutdown_requested_) {
+        stop(CloseReason::shutdown);
+        co_return;
+      }
+      if (mode_ != config::PoolMode::session && !pinned_) {
+        release_requested_ = true;
+        if (detach_now()) break;  // back to waiting for the next transaction's server
+        co_return;                // relay() finishes the release
+      }
     }
   }
 }
@@ -802,53 +831,14 @@ net::Task<void> Session::watchdog() {
   }
 }
 
-// The relay: attach when the client has something to say (transaction mode), run both directions, and give the
-// server back at each transaction boundary.
+// The relay: both directions run for the whole session. In transaction and statement mode pump_client attaches a
+// server when the client starts a transaction and pump_server gives it back at the boundary; only a release that
+// must wait (a cancel on its way to the server) ends them, and relay() finishes it and starts them again.
 net::Task<void> Session::relay() {
   for (;;) {
-    if (!lease_) {
-      if (killed_ || shutdown_requested_) {
-        stop(killed_ ? CloseReason::admin_kill : CloseReason::shutdown);
-        co_return;
-      }
-      if (inbox_len_ == 0 && carry_.empty()) {
-        // The read that waits for the client's next message stays pending in the reactor (no buffer beyond the
-        // inbox, no re-arm); what it reads opens the next transaction.
-        auto [ec, n] = co_await client_.receive(inbox_.data(), inbox_.size());
-        if (ec) {
-          if (end_) co_return;
-          if (killed_) {
-            stop(CloseReason::admin_kill);
-          } else if (ec == asio::error::operation_aborted && shutdown_requested_) {
-            stop(CloseReason::shutdown);
-          } else {
-            stop(ec == asio::error::eof ? CloseReason::client_eof : CloseReason::client_error);
-          }
-          co_return;
-        }
-        inbox_len_ = n;
-        last_client_io_ = net::Clock::now();
-      }
-      if (carry_.empty() && std::string_view(inbox_.data(), inbox_len_) == std::string_view("X\0\0\0\4", 5)) {
-        // A client that only says goodbye needs no server.
-        stop(CloseReason::client_terminate);
-        co_return;
-      }
-      if (shutdown_requested_ || killed_) {
-        stop(killed_ ? CloseReason::admin_kill : CloseReason::shutdown);
-        co_return;
-      }
-      attaching_ = true;
-      bool ok = attach_now() || co_await attach(false);
-      attaching_ = false;
-      if (!ok) {
-        stop(reason_);
-        co_return;
-      }
-    }
     co_await (pump_client() || pump_server());
     if (end_) co_return;
-    if (release_requested_ && !detach_now()) co_await detach();
+    if (release_requested_) co_await detach();
   }
 }
 

@@ -128,6 +128,7 @@ class Session {
   std::array<char, limits::k_client_inbox> inbox_;
   std::size_t inbox_len_ = 0;
   std::string carry_;
+  net::asio::steady_timer server_wake_{client_.executor()};  // pump_server waits on it for the next server
   bool pinned_ = false;            // session state: keeps its server until it leaves (session_state = pin)         // waiting for a server connection: not idle    // query_timeout fired for the running query
   std::string scratch_;
 };
