@@ -671,9 +671,25 @@ void Session::end_query(char status) {
   }
 }
 
-// Server -> client. Tracks ReadyForQuery and ParameterStatus; everything streams through. In transaction and
-// statement mode, the server is released at the first idle ReadyForQuery with nothing outstanding.
+// Server -> client while a server is attached; between transactions it waits for pump_client to attach the next
+// one. The per-server state lives in relay_server()'s frame, which exists only while a server is attached.
 net::Task<void> Session::pump_server() {
+  for (;;) {
+    while (!lease_) {
+      if (end_) co_return;
+      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
+      server_wake_.expires_at(net::TimePoint::max());
+      co_await server_wake_.async_wait(net::use_tuple);
+    }
+    bool released = co_await relay_server();
+    if (!released) co_return;
+  }
+}
+
+// One server's answers, until it is given back (true) or the relay ends or leaves the release to relay() (false).
+// Tracks ReadyForQuery and ParameterStatus; everything streams through. In transaction and statement mode, the
+// server is released at the first idle ReadyForQuery with nothing outstanding.
+net::Task<bool> Session::relay_server() {
   struct Hooks {
     Session& s;
     bool inspect(char tag, std::uint32_t length) {
@@ -720,69 +736,59 @@ net::Task<void> Session::pump_server() {
   Hooks hooks{*this};
   net::Chunk chunk;
   net::Segments out;
+  auto& server = lease_->transport();
   for (;;) {
-    // Between transactions pump_client reads the client, and attaches a server when the next one begins.
-    while (!lease_) {
-      if (end_) co_return;
-      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
-      server_wake_.expires_at(net::TimePoint::max());
-      co_await server_wake_.async_wait(net::use_tuple);
+    chunk.acquire();
+    auto [ec, n] = co_await server.receive(chunk.data(), chunk.size());
+    if (ec) {
+      if (relay_stopping()) co_return false;
+      stop(killed_ ? CloseReason::admin_kill : CloseReason::server_closed);
+      co_return false;
     }
-    auto& server = lease_->transport();
-    for (;;) {
-      chunk.acquire();
-      auto [ec, n] = co_await server.receive(chunk.data(), chunk.size());
-      if (ec) {
-        if (relay_stopping()) co_return;
-        stop(killed_ ? CloseReason::admin_kill : CloseReason::server_closed);
-        co_return;
-      }
-      out.clear();
-      if (const char* err = from_server_.feed(std::string_view(chunk.data(), n), hooks, out)) {
-        close_detail_ = std::string("server: ") + err;
+    out.clear();
+    if (const char* err = from_server_.feed(std::string_view(chunk.data(), n), hooks, out)) {
+      close_detail_ = std::string("server: ") + err;
+      stop(CloseReason::server_closed);
+      co_return false;
+    }
+    if (!prepared_.retry().empty()) {
+      net::Segments retry;
+      retry.push_back(prepared_.retry());
+      net::ErrorCode failed;
+      auto done = write_to_server_now(retry, failed);
+      if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
+      prepared_.retry_sent();
+      if (failed) {
         stop(CloseReason::server_closed);
-        co_return;
+        co_return false;
       }
-      if (!prepared_.retry().empty()) {
-        net::Segments retry;
-        retry.push_back(prepared_.retry());
-        net::ErrorCode failed;
-        auto done = write_to_server_now(retry, failed);
-        if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
-        prepared_.retry_sent();
-        if (failed) {
-          stop(CloseReason::server_closed);
-          co_return;
-        }
+    }
+    if (!out.empty()) {
+      auto bytes = total_size(out);
+      pool_->cells().bytes_sent.inc(bytes);
+      net::ErrorCode wec;
+      auto done = write_segments_now(client_, out, wec);
+      if (!wec && done < bytes) wec = co_await write_segments(client_, out, done);
+      if (wec) {
+        stop(CloseReason::client_error);
+        co_return false;
       }
-      if (!out.empty()) {
-        auto bytes = total_size(out);
-        pool_->cells().bytes_sent.inc(bytes);
-        net::ErrorCode wec;
-        auto done = write_segments_now(client_, out, wec);
-        if (!wec && done < bytes) wec = co_await write_segments(client_, out, done);
-        if (wec) {
-          stop(CloseReason::client_error);
-          co_return;
-        }
-      }
-      chunk.reset();
-      if (pending_ > 0 || !server_clean()) continue;
-      char status = lease_->transaction_status();
-      if (mode_ == config::PoolMode::statement && status != 'I') {
-        stop(CloseReason::transaction_not_allowed);
-        co_return;
-      }
-      if (status != 'I') continue;
-      if (shutdown_requested_) {
-        stop(CloseReason::shutdown);
-        co_return;
-      }
-      if (mode_ != config::PoolMode::session && !pinned_) {
-        release_requested_ = true;
-        if (detach_now()) break;  // back to waiting for the next transaction's server
-        co_return;                // relay() finishes the release
-      }
+    }
+    chunk.reset();
+    if (pending_ > 0 || !server_clean()) continue;
+    char status = lease_->transaction_status();
+    if (mode_ == config::PoolMode::statement && status != 'I') {
+      stop(CloseReason::transaction_not_allowed);
+      co_return false;
+    }
+    if (status != 'I') continue;
+    if (shutdown_requested_) {
+      stop(CloseReason::shutdown);
+      co_return false;
+    }
+    if (mode_ != config::PoolMode::session && !pinned_) {
+      release_requested_ = true;
+      co_return detach_now();  // false: relay() finishes the release
     }
   }
 }

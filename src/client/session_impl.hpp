@@ -61,6 +61,7 @@ class Session {
   net::Task<void> watchdog();
   net::Task<void> pump_client();
   net::Task<void> pump_server();
+  net::Task<bool> relay_server();
   std::size_t write_to_server_now(const net::Segments& out, net::ErrorCode& ec);
   net::Task<net::ErrorCode> write_to_server(const net::Segments& out, std::size_t done);
   // The relay is winding down: a pump ended it, or the server is being released (transaction mode).
