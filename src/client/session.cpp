@@ -307,12 +307,17 @@ net::Task<bool> Session::attach(bool first) {
   co_return true;
 }
 
-net::Task<void> Session::detach() {
+// The client no longer has a server: cancels have no target and SHOW CLIENTS says idle.
+void Session::detached() {
   cancel_target_->clear();
   if (info_) {
     info_->server_id.store(0, std::memory_order_relaxed);
     info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
   }
+}
+
+net::Task<void> Session::detach() {
+  detached();
   if (!lease_) co_return;
   // A cancel already on its way to this server must land before anyone else can be running a query there.
   if (cancel_target_->cancels_in_flight() > 0) {
@@ -351,11 +356,7 @@ net::Task<void> Session::detach() {
 // The common release, without a coroutine: a clean server at a transaction boundary, no cancel on its way to it
 // and no reset query to run. Otherwise detach() does the rest.
 bool Session::detach_now() {
-  cancel_target_->clear();
-  if (info_) {
-    info_->server_id.store(0, std::memory_order_relaxed);
-    info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
-  }
+  detached();
   if (!lease_ || cancel_target_->cancels_in_flight() > 0 || !server_clean() || lease_->transaction_status() != 'I')
     return false;
   if ((mode_ == config::PoolMode::session || pinned_) && !release_requested_ && !pool_settings_.reset_query.empty())

@@ -53,6 +53,7 @@ class Session {
   net::Task<bool> sync_parameters();
   net::Task<void> detach();
   bool detach_now();
+  void detached();
   void reset_relay_state();
   net::Task<CloseReason> serve();
   net::Task<void> serve_console();
@@ -130,7 +131,7 @@ class Session {
   std::size_t inbox_len_ = 0;
   std::string carry_;
   net::asio::steady_timer server_wake_{client_.executor()};  // pump_server waits on it for the next server
-  bool pinned_ = false;            // session state: keeps its server until it leaves (session_state = pin)         // waiting for a server connection: not idle    // query_timeout fired for the running query
+  bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
   std::string scratch_;
 };
 

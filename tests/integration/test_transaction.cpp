@@ -109,6 +109,15 @@ PgbenchOutcome pgbench(const Pgweir& p, const std::string& user, const std::stri
   return o;
 }
 
+// Database `db`, owned by user `db`_user, with table t holding the row (1, 0) for a test to lock.
+void create_row_table(const std::string& db) {
+  auto& pg = shared_cluster();
+  ensure_database(db, db + "_user");
+  pg.exec("CREATE TABLE IF NOT EXISTS t (id int primary key, v int)", db);
+  pg.exec("GRANT ALL ON t TO " + db + "_user", db);
+  pg.exec("INSERT INTO t VALUES (1, 0) ON CONFLICT DO NOTHING", db);
+}
+
 // Closes a libpq connection's socket without a Terminate message, as a crashed client would.
 void vanish(PGconn* conn) { ::shutdown(PQsocket(conn), SHUT_RDWR); }
 
@@ -326,10 +335,7 @@ TEST_CASE("100 concurrent cancels while servers are reused never hit another cli
 
 TEST_CASE("a client that vanishes inside a transaction leaves no lock and no idle-in-transaction backend") {
   auto& pg = shared_cluster();
-  ensure_database("txdirty", "txdirty_user");
-  pg.exec("CREATE TABLE IF NOT EXISTS t (id int primary key, v int)", "txdirty");
-  pg.exec("GRANT ALL ON t TO txdirty_user", "txdirty");
-  pg.exec("INSERT INTO t VALUES (1, 0) ON CONFLICT DO NOTHING", "txdirty");
+  create_row_table("txdirty");
   Pgweir p(tx_config("txdirty", "transaction", 2, 0));
   PGWEIR_LOG_ON_FAILURE(p);
 
@@ -393,11 +399,7 @@ TEST_CASE("a client that vanishes inside a transaction leaves no lock and no idl
 TEST_CASE("a statement and the client's FIN in one segment: pgweir answers, sees the end and frees the server") {
   // pgweir lets a read that follows one that drained the socket wait without trying a recv first; a FIN that
   // came in the same segment as the last statement raises no edge of its own, and must still be seen.
-  auto& pg = shared_cluster();
-  ensure_database("txfin", "txfin_user");
-  pg.exec("CREATE TABLE IF NOT EXISTS t (id int primary key, v int)", "txfin");
-  pg.exec("GRANT ALL ON t TO txfin_user", "txfin");
-  pg.exec("INSERT INTO t VALUES (1, 0) ON CONFLICT DO NOTHING", "txfin");
+  create_row_table("txfin");
   Pgweir p(tx_config("txfin", "transaction", 1, 0, "", "", "10s"));
   PGWEIR_LOG_ON_FAILURE(p);
 
