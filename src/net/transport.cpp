@@ -123,21 +123,16 @@ std::pair<ErrorCode, std::size_t> Transport::try_read(char* data, std::size_t si
   }
 }
 
-Task<std::pair<ErrorCode, std::size_t>> Transport::read_some(char* data, std::size_t size) {
+Task<std::tuple<ErrorCode, std::size_t>> Transport::read_some(char* data, std::size_t size) {
   for (;;) {
     bool want_write = false;
     auto [ec, n] = try_read(data, size, want_write);
-    if (ec != asio::error::would_block) co_return std::pair{ec, n};
-    if (auto wec = co_await wait(want_write)) co_return std::pair{wec, std::size_t{0}};
+    if (ec != asio::error::would_block) co_return std::tuple{ec, n};
+    if (auto wec = co_await wait(want_write)) co_return std::tuple{wec, std::size_t{0}};
   }
 }
 
 namespace {
-
-Task<std::tuple<ErrorCode, std::size_t>> as_tuple_task(Task<std::pair<ErrorCode, std::size_t>> read) {
-  auto [ec, n] = co_await std::move(read);
-  co_return std::tuple{ec, n};
-}
 
 Task<std::tuple<ErrorCode, std::size_t>> failed_read(ErrorCode ec) { co_return std::tuple{ec, std::size_t{0}}; }
 
@@ -145,7 +140,7 @@ Task<std::tuple<ErrorCode, std::size_t>> failed_read(ErrorCode ec) { co_return s
 
 // Not a coroutine itself: on a plain connection the caller awaits the reactor read directly.
 Task<std::tuple<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
-  if (ssl_) return as_tuple_task(read_some(data, size));
+  if (ssl_) return read_some(data, size);
   if (!reactor_) {
     if (!socket_.non_blocking()) {
       ErrorCode ec;

@@ -37,7 +37,7 @@ class Transport {
   // Waits until a read can make progress (returns at once when TLS holds decrypted bytes).
   Task<ErrorCode> wait_readable();
   // Reads at least one byte. eof is asio::error::eof.
-  Task<std::pair<ErrorCode, std::size_t>> read_some(char* data, std::size_t size);
+  Task<std::tuple<ErrorCode, std::size_t>> read_some(char* data, std::size_t size);
   // The relay's read: like read_some, but on a plain connection the read itself waits in the reactor, which
   // registered the fd once (edge-triggered): a wait costs no epoll_ctl, where wait_readable re-arms the fd with
   // EPOLL_CTL_MOD on every call; and a read that follows one that drained the socket waits without first trying
