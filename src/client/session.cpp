@@ -235,7 +235,16 @@ void Session::attached() {
   }
 }
 
-net::Task<bool> Session::attach(bool first) {
+void Session::mark_waiting(bool waiting) {
+  if (!info_) return;
+  if (waiting) {
+    info_->wait_started_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     net::Clock::now().time_since_epoch()).count(), std::memory_order_relaxed);
+  }
+  info_->state.store(waiting ? ClientInfo::waiting : ClientInfo::idle, std::memory_order_relaxed);
+}
+
+net::Task<bool> Session::attach(bool first, bool woken) {
   if (lease_) {
     // attach_now lent it; only the parameters are out of step.
     if (!co_await sync_parameters()) {
@@ -246,13 +255,9 @@ net::Task<bool> Session::attach(bool first) {
     attached();
     co_return true;
   }
-  if (info_) {
-    info_->wait_started_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
-                                     net::Clock::now().time_since_epoch()).count(), std::memory_order_relaxed);
-    info_->state.store(ClientInfo::waiting, std::memory_order_relaxed);
-  }
-  auto result = co_await pool_->acquire(client_.executor(), server_params_, server_signature_);
-  if (info_) info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
+  if (!woken) mark_waiting(true);
+  auto result = co_await pool_->acquire(client_.executor(), server_params_, server_signature_, waiter_, woken);
+  mark_waiting(false);
   if (auto* err = std::get_if<pool::AcquireError>(&result)) {
     const auto& key = pool_->key();
     switch (err->kind) {
@@ -531,7 +536,27 @@ net::Task<void> Session::pump_client() {
         co_return;
       }
       attaching_ = true;
-      bool ok = attach_now() || co_await attach(false);
+      bool ok = attach_now();
+      bool woken = false;
+      if (!ok && !lease_) {
+        // Nothing to lend at once: the common wait, in the pool's queue, is awaited right here.
+        if (!waiter_) waiter_ = std::make_shared<pool::Waiter>(client_.executor());
+        if (pool_->enqueue(waiter_)) {
+          mark_waiting(true);
+          co_await waiter_->timer.async_wait(net::use_tuple);
+          mark_waiting(false);
+          woken = true;
+          if (auto lease = pool_->claim(*waiter_, client_.executor(), server_signature_)) {
+            lease_ = std::move(*lease);
+            woken = false;
+            if (lease_->tracked() == believed_->tracked) {
+              attached();
+              ok = true;
+            }
+          }
+        }
+      }
+      if (!ok) ok = co_await attach(false, woken);
       attaching_ = false;
       if (!ok) {
         stop(reason_);

@@ -45,10 +45,13 @@ class Session {
   // ---- session.cpp
   net::Task<bool> log_in();
   // Leases a server (the first one at login), brings its parameters in step, points cancels at it.
-  net::Task<bool> attach(bool first);
+  // `woken`: waiter_ has just been woken from a wait pump_client started in the pool's queue.
+  net::Task<bool> attach(bool first, bool woken = false);
   // attach(false)'s common case without a coroutine: an idle server lent at once whose parameters already match.
   // False when attach(false) has to do it (with lease_ already set when only the parameters need a SET).
   bool attach_now();
+  // SHOW CLIENTS: the client waits for a server (since now), or no longer does.
+  void mark_waiting(bool waiting);
   void attached();
   net::Task<bool> sync_parameters();
   net::Task<void> detach();
@@ -124,6 +127,7 @@ class Session {
   net::TimePoint xact_started_;
   bool query_cancelled_ = false;
   bool attaching_ = false;
+  std::shared_ptr<pool::Waiter> waiter_;  // this client's place in its pool's queue, made at its first wait
   // Bytes read from the client that no server has seen yet: the relay's idle read lands in the inbox (sized for
   // the typical OLTP message batch, so a read there usually drains the socket); `carry_` holds the rare larger
   // read that completed while the server was being released.

@@ -1,4 +1,4 @@
-// Pool: lending server connections, FIFO waiters with direct hand-off, slot accounting under shared caps, upkeep.
+// Pool: lending server connections, queued waiters with direct hand-off (same event loop first), slot accounting under shared caps, upkeep.
 #include "pgweir/pool/pool.hpp"
 
 #include <algorithm>
@@ -62,21 +62,16 @@ void Lease::close() {
 // ---------------------------------------------------------------------------------------------
 // Pool
 
-struct Pool::Waiter {
-  explicit Waiter(net::Executor ex) : executor(ex), timer(ex), since(net::Clock::now()) {}
-  net::Executor executor;
-  asio::steady_timer timer;
-  std::unique_ptr<server::ServerConnection> handed;  // a connection given straight to this waiter
-  bool slot = false;                                 // room to open a connection was reserved for it
-  bool failed = false;                               // the pool closed
-  bool retry = false;                                // RESUME: try again from the top
-  net::TimePoint since;
-
-  // Wakes the waiting coroutine on its own executor (timers are not thread-safe).
-  static void wake(const std::shared_ptr<Waiter>& w) {
-    asio::post(w->executor, [w] { w->timer.cancel(); });
+void Pool::wake(const std::shared_ptr<Waiter>& w) {
+  const auto* loop = w->executor.target<asio::io_context::executor_type>();
+  if (loop && loop->running_in_this_thread()) {
+    w->timer.cancel();
+  } else {
+    asio::post(w->executor, [w, seq = w->seq] {
+      if (w->seq == seq) w->timer.cancel();
+    });
   }
-};
+}
 
 Pool::Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps,
            metrics::PoolCells cells, metrics::Metrics* metrics)
@@ -112,9 +107,25 @@ void Pool::slot_freed_locked() {
     waiters_.pop_front();
     w->slot = true;
     ++connecting_;
-    Waiter::wake(w);
+    wake(w);
     return;
   }
+}
+
+std::shared_ptr<Waiter> Pool::take_waiter_locked(const net::Executor& executor) {
+  auto chosen = waiters_.begin();
+  auto limit = waiters_.begin() + static_cast<std::ptrdiff_t>(std::min(waiters_.size(), limits::k_waiter_scan));
+  for (auto it = waiters_.begin(); it != limit; ++it) {
+    if ((*it)->executor == executor) {
+      chosen = it;
+      break;
+    }
+    if ((*it)->bypassed >= limits::k_max_waiter_bypass) break;  // its turn: it goes first, on whatever loop
+  }
+  for (auto it = waiters_.begin(); it != chosen; ++it) ++(*it)->bypassed;
+  auto w = std::move(*chosen);
+  waiters_.erase(chosen);
+  return w;
 }
 
 std::unique_ptr<server::ServerConnection> Pool::take_idle_locked(const net::Executor& executor,
@@ -213,12 +224,22 @@ std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::st
 }
 
 net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::StartupParams& parameters,
-                                       const std::string& signature) {
+                                       const std::string& signature, std::shared_ptr<Waiter> own, bool woken) {
   std::shared_ptr<Waiter> waiter;
+  if (woken) waiter = own;
   for (;;) {
     std::unique_lock lock(mutex_);
-    if (closed_) co_return AcquireError{AcquireFailure::closed, {}};
     std::unique_ptr<server::ServerConnection> conn;
+    if (closed_) {
+      if (waiter && waiter->handed) {
+        conn = std::move(waiter->handed);
+        --active_;
+        lent_.erase(conn.get());
+        lock.unlock();
+        discard(std::move(conn));
+      }
+      co_return AcquireError{AcquireFailure::closed, {}};
+    }
     if (waiter) {
       // Woken: by a hand-off, a reserved slot, the pool closing, or the deadline.
       if (waiter->handed) {
@@ -295,20 +316,57 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
       co_return Lease(shared_from_this(), std::move(conn));
     }
     // Wait for a hand-off or for room.
-    waiter = std::make_shared<Waiter>(executor);
-    if (settings_.timeout.count() > 0) {
-      waiter->timer.expires_after(settings_.timeout);
-    } else {
-      waiter->timer.expires_at(net::TimePoint::max());
-    }
-    waiters_.push_back(waiter);
+    waiter = own ? own : std::make_shared<Waiter>(executor);
+    queue_locked(waiter);
     lock.unlock();
     co_await waiter->timer.async_wait(net::use_tuple);
-    auto waited = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now() - waiter->since);
-    stats_.waits.fetch_add(1, std::memory_order_relaxed);
-    stats_.wait_time_us.fetch_add(static_cast<std::uint64_t>(waited.count()), std::memory_order_relaxed);
-    cells_.wait.observe(static_cast<double>(waited.count()) / 1e6);
+    waited(*waiter);
   }
+}
+
+void Pool::queue_locked(const std::shared_ptr<Waiter>& waiter) {
+  ++waiter->seq;
+  waiter->handed.reset();
+  waiter->slot = waiter->failed = waiter->retry = false;
+  waiter->bypassed = 0;
+  waiter->since = net::Clock::now();
+  if (settings_.timeout.count() > 0) {
+    waiter->timer.expires_after(settings_.timeout);
+  } else {
+    waiter->timer.expires_at(net::TimePoint::max());
+  }
+  waiters_.push_back(waiter);
+}
+
+void Pool::waited(const Waiter& waiter) {
+  auto waited = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now() - waiter.since);
+  stats_.waits.fetch_add(1, std::memory_order_relaxed);
+  stats_.wait_time_us.fetch_add(static_cast<std::uint64_t>(waited.count()), std::memory_order_relaxed);
+  cells_.wait.observe(static_cast<double>(waited.count()) / 1e6);
+}
+
+bool Pool::enqueue(const std::shared_ptr<Waiter>& waiter) {
+  std::lock_guard lock(mutex_);
+  if (closed_ || paused_ || !idle_.empty() || total_ < settings_.size + settings_.max_overflow) return false;
+  queue_locked(waiter);
+  return true;
+}
+
+std::optional<Lease> Pool::claim(Waiter& waiter, const net::Executor& executor, const std::string& signature) {
+  waited(waiter);
+  std::unique_lock lock(mutex_);
+  auto& conn = waiter.handed;
+  if (closed_ || !conn || conn->signature() != signature || conn->generation() != generation_) return std::nullopt;
+  auto now = net::Clock::now();
+  auto idle_for = now - conn->idle_since();
+  if (idle_for >= limits::k_idle_check_after ||
+      (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||
+      (settings_.pre_ping.count() > 0 && idle_for >= settings_.pre_ping))
+    return std::nullopt;
+  auto lent = std::move(conn);  // counted active and lent by the giver
+  lock.unlock();
+  lent->transport().rehome(executor);
+  return Lease(shared_from_this(), std::move(lent));
 }
 
 void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
@@ -324,12 +382,12 @@ void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
   }
   conn->mark_idle();
   if (!waiters_.empty() && !paused_) {
-    auto w = std::move(waiters_.front());
-    waiters_.pop_front();
+    auto w = take_waiter_locked(conn->transport().executor());
     ++active_;
     lent_.insert(conn.get());
     w->handed = std::move(conn);
-    Waiter::wake(w);
+    lock.unlock();
+    wake(w);
     return;
   }
   idle_.push_back(std::move(conn));
@@ -362,7 +420,7 @@ void Pool::update(config::PoolSettings settings, server::LoginSpec spec, bool sp
       waiters_.pop_front();
       w->slot = true;
       ++connecting_;
-      Waiter::wake(w);
+      wake(w);
     }
   }
   for (auto& c : stale) c->terminate();
@@ -379,7 +437,7 @@ void Pool::close() {
     waiters.swap(waiters_);
     for (auto& w : waiters) w->failed = true;
   }
-  for (auto& w : waiters) Waiter::wake(w);
+  for (auto& w : waiters) wake(w);
   for (auto& c : stale) c->terminate();
 }
 
@@ -459,7 +517,7 @@ int Pool::maintain(net::TimePoint now) {
       waiters_.pop_front();
       w->slot = true;
       ++connecting_;
-      Waiter::wake(w);
+      wake(w);
     }
     if (!closed_) deficit = std::max(0, settings_.min_idle - total_);
   }
@@ -507,16 +565,16 @@ void Pool::pause() {
 }
 
 void Pool::resume() {
-  std::deque<std::shared_ptr<Waiter>> wake;
+  std::deque<std::shared_ptr<Waiter>> queued;
   {
     std::lock_guard lock(mutex_);
     if (!paused_) return;
     paused_ = false;
     // Waiters retry from the top: idle connections first, then room to open new ones.
-    wake.swap(waiters_);
-    for (auto& w : wake) w->retry = true;
+    queued.swap(waiters_);
+    for (auto& w : queued) w->retry = true;
   }
-  for (auto& w : wake) Waiter::wake(w);
+  for (auto& w : queued) wake(w);
 }
 
 std::vector<ServerInfo> Pool::servers() const {

@@ -53,5 +53,10 @@ inline constexpr std::chrono::milliseconds k_accept_backoff{100};
 inline constexpr std::chrono::milliseconds k_idle_check_after{5};
 // Janitor period: idle/lifetime reaping and min_idle upkeep.
 inline constexpr std::chrono::milliseconds k_janitor_period{500};
+// A server connection given back goes to the oldest client waiting on the same event loop, which needs no move of
+// the socket to another loop; a waiter on another loop is passed over this many times at most, then served next.
+inline constexpr int k_max_waiter_bypass = 16;
+// How far down the queue of waiters a give-back looks for one on its own event loop.
+inline constexpr std::size_t k_waiter_scan = 64;
 
 }  // namespace pgweir::limits

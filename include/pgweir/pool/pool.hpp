@@ -1,5 +1,6 @@
-// A pool of server connections for one (database, user): FIFO waiters, size + overflow, caps shared across pools,
-// idle/lifetime reaping, pre-ping, and the Lease that hands a connection out and takes it back.
+// A pool of server connections for one (database, user): waiters in arrival order (a connection given back goes
+// to the oldest waiter on its own event loop, see limits::k_max_waiter_bypass), size + overflow, caps shared
+// across pools, idle/lifetime reaping, pre-ping, and the Lease that hands a connection out and takes it back.
 #pragma once
 
 #include <atomic>
@@ -117,6 +118,21 @@ struct ServerInfo {
   bool close_needed = false;
 };
 
+// A client queued for a server connection. A session keeps one and reuses it for every wait; `seq` tells a
+// wake-up posted for an earlier wait from one for the current wait.
+struct Waiter {
+  explicit Waiter(net::Executor ex) : executor(ex), timer(ex) {}
+  net::Executor executor;
+  net::asio::steady_timer timer;                     // the wait: cancelled to wake, expires at pool.timeout
+  std::unique_ptr<server::ServerConnection> handed;  // a connection given straight to this waiter
+  bool slot = false;                                 // room to open a connection was reserved for it
+  bool failed = false;                               // the pool closed
+  bool retry = false;                                // RESUME: try again from the top
+  int bypassed = 0;                                  // times a younger waiter on another event loop went first
+  std::uint64_t seq = 0;                             // which wait this is
+  net::TimePoint since;
+};
+
 class Pool : public std::enable_shared_from_this<Pool> {
  public:
   Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps,
@@ -126,7 +142,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   const PoolKey& key() const { return key_; }
 
   // Lends a server connection. Prefers an idle one on `executor` whose startup signature matches; opens a new one
-  // while under size + max_overflow; otherwise waits (FIFO) up to settings.timeout.
+  // while under size + max_overflow; otherwise waits in the queue up to settings.timeout.
   // `parameters` are the startup parameters a new connection logs in with.
   // The common case of acquire, without a coroutine: the most recently used idle connection on `executor`, when
   // it logged in with `signature`, needs no liveness peek, pre-ping or replacing, and no client is queued ahead.
@@ -134,8 +150,18 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::optional<Lease> try_lend(const net::Executor& executor, const std::string& signature);
   // `signature` is server::make_signature(parameters), which the caller computes once. Both must outlive the
   // returned task (a session passes its own members).
+  // `waiter`, if given, is the caller's own and is used for any wait; with `woken`, it has just been woken from a
+  // wait that enqueue() started, and acquire() picks up from there.
   net::Task<AcquireResult> acquire(net::Executor executor, const server::StartupParams& parameters,
-                                   const std::string& signature);
+                                   const std::string& signature, std::shared_ptr<Waiter> waiter = nullptr,
+                                   bool woken = false);
+  // The common wait, without a coroutine: when all acquire() could do is queue (nothing idle, no room to open a
+  // connection, not paused), queues `waiter` and arms its timer; the caller awaits the timer, then calls
+  // claim(). False (nothing queued) when acquire() has to decide.
+  bool enqueue(const std::shared_ptr<Waiter>& waiter);
+  // After the wait enqueue() started: the connection handed to `waiter` when it can be lent as it is (same
+  // startup signature, current, needs no pre-ping). Empty otherwise: then acquire(..., waiter, true).
+  std::optional<Lease> claim(Waiter& waiter, const net::Executor& executor, const std::string& signature);
 
   // New settings or login spec from a reload. When the spec changed, connections opened under the old one are
   // closed as they come back instead of being reused.
@@ -177,13 +203,21 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
  private:
   friend class Lease;
-  struct Waiter;
 
   void give_back(std::unique_ptr<server::ServerConnection> conn);
   void discard(std::unique_ptr<server::ServerConnection> conn);
   // Under the lock: a slot was freed; hand it to the first waiter, or release the reservation.
   void slot_freed_locked();
+  // Under the lock: takes the waiter a connection given back on `executor` goes to (see k_max_waiter_bypass).
+  std::shared_ptr<Waiter> take_waiter_locked(const net::Executor& executor);
   bool try_reserve_locked();
+  // Under the lock: queues `waiter` for a new wait (its timer armed to the pool timeout).
+  void queue_locked(const std::shared_ptr<Waiter>& waiter);
+  // A wait ended: SHOW STATS and the wait histogram.
+  void waited(const Waiter& waiter);
+  // Wakes a waiter on its own executor (timers are not thread-safe): directly when the caller runs there, else by
+  // a post that does nothing if that wait is over.
+  static void wake(const std::shared_ptr<Waiter>& w);
   void release_slot_locked();
   net::Task<AcquireResult> open_with_slot(net::Executor executor, server::StartupParams parameters);
   std::unique_ptr<server::ServerConnection> take_idle_locked(const net::Executor& executor, const std::string& signature,
