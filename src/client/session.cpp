@@ -702,13 +702,27 @@ void Session::end_query(char status) {
 net::Task<void> Session::pump_server() {
   for (;;) {
     while (!lease_) {
-      if (end_) co_return;
-      if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
+      if (end_ || !client_pumping_) co_return;
       server_wake_.expires_at(net::TimePoint::max());
       co_await server_wake_.async_wait(net::use_tuple);
     }
     bool released = co_await relay_server();
     if (!released) co_return;
+  }
+}
+
+// pump_server as a coroutine of its own beside relay()'s pump_client. Whichever pump ends first wakes the other:
+// this one by cancelling what pump_client may be waiting on (its read from the client, a write to the server),
+// which then sees relay_stopping(); relay() waits on server_wake_ for this one.
+net::Task<void> Session::run_pump_server() {
+  co_await pump_server();
+  server_pumping_ = false;
+  boost::system::error_code ignored;
+  if (client_pumping_) {
+    client_.socket().cancel(ignored);
+    if (lease_) lease_->transport().socket().cancel(ignored);
+  } else {
+    server_wake_.cancel();
   }
 }
 
@@ -866,9 +880,26 @@ net::Task<void> Session::watchdog() {
 // The relay: both directions run for the whole session. In transaction and statement mode pump_client attaches a
 // server when the client starts a transaction and pump_server gives it back at the boundary; only a release that
 // must wait (a cancel on its way to the server) ends them, and relay() finishes it and starts them again.
+// pump_client runs in this coroutine and pump_server in one of its own; they are joined by hand rather than with
+// the || operator, whose parallel group an idle client would otherwise hold for its whole session (~2.5 KB).
 net::Task<void> Session::relay() {
+  // A cancellation from serve()'s watchdog must not turn the join below into an exception: the pumps look at end_.
+  co_await asio::this_coro::throw_if_cancelled(false);
   for (;;) {
-    co_await (pump_client() || pump_server());
+    client_pumping_ = server_pumping_ = true;
+    asio::co_spawn(client_.executor(), run_pump_server(), asio::detached);
+    co_await pump_client();
+    client_pumping_ = false;
+    // pump_client left with end_ or release_requested_ set. pump_server may be waiting for a server, reading from
+    // one or writing to the client: cancel those until it has ended (a write waiting for its turn starts after a
+    // cancel, hence the repeat).
+    while (server_pumping_) {
+      boost::system::error_code ignored;
+      if (lease_) lease_->transport().socket().cancel(ignored);
+      client_.socket().cancel(ignored);
+      server_wake_.expires_after(std::chrono::milliseconds(50));  // also cancels pump_server's wait on it
+      co_await server_wake_.async_wait(net::use_tuple);
+    }
     if (end_) co_return;
     if (release_requested_) co_await detach();
   }

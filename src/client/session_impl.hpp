@@ -65,6 +65,7 @@ class Session {
   net::Task<void> watchdog();
   net::Task<void> pump_client();
   net::Task<void> pump_server();
+  net::Task<void> run_pump_server();
   net::Task<bool> relay_server();
   std::size_t write_to_server_now(const net::Segments& out, net::ErrorCode& ec);
   net::Task<net::ErrorCode> write_to_server(const net::Segments& out, std::size_t done);
@@ -134,7 +135,10 @@ class Session {
   std::array<char, limits::k_client_inbox> inbox_;
   std::size_t inbox_len_ = 0;
   std::string carry_;
-  net::asio::steady_timer server_wake_{client_.executor()};  // pump_server waits on it for the next server
+  // pump_server waits on it for the next server; relay() waits on it for pump_server to end.
+  net::asio::steady_timer server_wake_{client_.executor()};
+  bool client_pumping_ = false;  // pump_client is running (relay())
+  bool server_pumping_ = false;  // pump_server is running (run_pump_server())
   bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
   std::string scratch_;
 };
