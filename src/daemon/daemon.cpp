@@ -132,6 +132,10 @@ Expected<Listener> listen_unix(const std::string& dir, std::uint16_t port) {
 
 struct Worker {
   asio::io_context io{1};
+  // Waits at max() for the worker's life. A session's wake-up timer also waits at max(); with this one in the
+  // loop's timer heap first, it never becomes the earliest timer, so arming it does not re-program the loop's
+  // timerfd (with a single client that was a timerfd_settime per transaction).
+  asio::steady_timer parked{io};
   std::vector<std::unique_ptr<Acceptor>> acceptors;
   std::thread thread;
 };
@@ -388,6 +392,8 @@ int Daemon::run() {
   for (auto& w : workers_) {
     w->thread = std::thread([w = w.get()] {
       auto guard = asio::make_work_guard(w->io);
+      w->parked.expires_at(net::TimePoint::max());
+      w->parked.async_wait([](boost::system::error_code) {});
       w->io.run();
     });
   }
