@@ -178,6 +178,8 @@ std::shared_ptr<ClientInfo> Session::make_info() {
 
 Session::~Session() {
   // Also reached when the session's coroutine is destroyed without finishing (process exit).
+  if (joined_) pool_->client_left();
+  if (counted_) g_clients.fetch_sub(1, std::memory_order_relaxed);
   if (id_ != 0) env_.registry.remove(id_);
   if (key_issued_) env_.router.cancels().remove(key_);
 }
@@ -444,41 +446,78 @@ net::Task<net::ErrorCode> Session::write_to_server(const net::Segments& out, std
   co_return co_await write_segments(lease_->transport(), out, done);
 }
 
-// Client -> server. Streams bodies through; looks only at tags, and holds Terminate back.
-net::Task<void> Session::pump_client() {
-  struct Hooks {
-    Session& s;
-    bool terminate = false;
-    bool replaced_state = false;
-    bool inspect(char tag, std::uint32_t length) {
-      return tag == fe::Terminate || s.prepared_.wants_client(tag, length) || s.watches_session_state(tag, length);
+// What forward_to_server() left in spill_, in a frame of its own that exists only while it waits.
+net::Task<net::ErrorCode> Session::write_spill_to_server() {
+  net::Segments rest;
+  rest.push_back(spill_);
+  auto ec = co_await write_to_server(rest, 0);
+  std::string().swap(spill_);
+  co_return ec;
+}
+
+// What pump_client's scanner asks of the session: it looks only at tags, and holds Terminate back.
+struct Session::ClientHooks {
+  Session& s;
+  bool terminate = false;
+  bool replaced_state = false;
+  bool inspect(char tag, std::uint32_t length) {
+    return tag == fe::Terminate || s.prepared_.wants_client(tag, length) || s.watches_session_state(tag, length);
+  }
+  Verdict on_message(char tag, std::string_view whole) {
+    if (tag == fe::Terminate) {
+      terminate = true;
+      return Verdict::drop;
     }
-    Verdict on_message(char tag, std::string_view whole) {
-      if (tag == fe::Terminate) {
-        terminate = true;
-        return Verdict::drop;
-      }
-      s.account_client_message(tag);
-      replaced_state = false;
-      if (auto v = s.check_session_state(tag, whole)) {
-        replaced_state = true;
-        return *v;
-      }
-      if (!s.prepared_.wants_client(tag, static_cast<std::uint32_t>(whole.size() - 1))) {
-        s.prepared_.on_client_passthrough(tag);
-        return Verdict::forward;
-      }
-      return s.prepared_.on_client_message(tag, whole, *s.lease_);
+    s.account_client_message(tag);
+    replaced_state = false;
+    if (auto v = s.check_session_state(tag, whole)) {
+      replaced_state = true;
+      return *v;
     }
-    std::string_view replacement() { return replaced_state ? std::string_view(s.state_rewrite_) : s.prepared_.replacement(); }
-    void on_passthrough(char tag, std::uint32_t) {
-      s.account_client_message(tag);
+    if (!s.prepared_.wants_client(tag, static_cast<std::uint32_t>(whole.size() - 1))) {
       s.prepared_.on_client_passthrough(tag);
+      return Verdict::forward;
     }
-  };
-  Hooks hooks{*this};
-  net::Chunk chunk;
+    return s.prepared_.on_client_message(tag, whole, *s.lease_);
+  }
+  std::string_view replacement() { return replaced_state ? std::string_view(s.state_rewrite_) : s.prepared_.replacement(); }
+  void on_passthrough(char tag, std::uint32_t) {
+    s.account_client_message(tag);
+    s.prepared_.on_client_passthrough(tag);
+  }
+};
+
+// Client input through the scanner to the server, without a coroutine: one gathered write usually takes it all;
+// what the socket does not take is copied to spill_ for pump_client to write. False when the relay ends (end_ set).
+bool Session::forward_to_server(std::string_view input, ClientHooks& hooks) {
   net::Segments out;
+  if (const char* err = from_client_.feed(input, hooks, out)) {
+    close_detail_ = err;
+    stop(CloseReason::protocol_violation);
+    return false;
+  }
+  if (out.empty()) return true;
+  net::ErrorCode ec;
+  auto done = write_to_server_now(out, ec);
+  if (ec) {
+    stop(CloseReason::server_closed);
+    return false;
+  }
+  for (auto seg : out) {
+    if (done >= seg.size()) {
+      done -= seg.size();
+      continue;
+    }
+    spill_.append(seg.substr(done));
+    done = 0;
+  }
+  return true;
+}
+
+// Client -> server. Streams bodies through (forward_to_server); attaches a server when a transaction starts.
+net::Task<void> Session::pump_client() {
+  ClientHooks hooks{*this};
+  net::Chunk chunk;
   // A read goes into the session's small inbox when the last one drained the socket, so a client with nothing
   // more to say waits holding no relay chunk; a read that filled its buffer is followed by a chunk read.
   bool drained = true;
@@ -565,17 +604,10 @@ net::Task<void> Session::pump_client() {
       server_wake_.cancel();  // pump_server waits for a server to read from
     }
     pool_->cells().bytes_received.inc(input.size());
-    out.clear();
-    if (const char* err = from_client_.feed(input, hooks, out)) {
-      close_detail_ = err;
-      stop(CloseReason::protocol_violation);
-      co_return;
-    }
-    if (!out.empty()) {
-      // The socket usually takes it all at once; only the rest, if any, goes through the waiting path.
-      net::ErrorCode ec;
-      auto done = write_to_server_now(out, ec);
-      if (!ec && done < total_size(out)) ec = co_await write_to_server(out, done);
+    if (!forward_to_server(input, hooks)) co_return;
+    if (!spill_.empty()) {
+      // The socket did not take it all at once: the rest goes through the waiting path.
+      auto ec = co_await write_spill_to_server();
       if (ec) {
         stop(CloseReason::server_closed);
         co_return;
@@ -699,23 +731,19 @@ void Session::end_query(char status) {
 
 // Server -> client while a server is attached; between transactions it waits for pump_client to attach the next
 // one. The per-server state lives in relay_server()'s frame, which exists only while a server is attached.
+// It runs as a coroutine of its own beside relay()'s pump_client. Whichever pump ends first wakes the other: this
+// one by cancelling what pump_client may be waiting on (its read from the client, a write to the server), which
+// then sees relay_stopping(); relay() waits on server_wake_ for this one.
 net::Task<void> Session::pump_server() {
   for (;;) {
-    while (!lease_) {
-      if (end_ || !client_pumping_) co_return;
+    while (!lease_ && !end_ && client_pumping_) {
       server_wake_.expires_at(net::TimePoint::max());
       co_await server_wake_.async_wait(net::use_tuple);
     }
+    if (!lease_) break;
     bool released = co_await relay_server();
-    if (!released) co_return;
+    if (!released) break;
   }
-}
-
-// pump_server as a coroutine of its own beside relay()'s pump_client. Whichever pump ends first wakes the other:
-// this one by cancelling what pump_client may be waiting on (its read from the client, a write to the server),
-// which then sees relay_stopping(); relay() waits on server_wake_ for this one.
-net::Task<void> Session::run_pump_server() {
-  co_await pump_server();
   server_pumping_ = false;
   boost::system::error_code ignored;
   if (client_pumping_) {
@@ -887,7 +915,7 @@ net::Task<void> Session::relay() {
   co_await asio::this_coro::throw_if_cancelled(false);
   for (;;) {
     client_pumping_ = server_pumping_ = true;
-    asio::co_spawn(client_.executor(), run_pump_server(), asio::detached);
+    asio::co_spawn(client_.executor(), pump_server(), asio::detached);
     co_await pump_client();
     client_pumping_ = false;
     // pump_client left with end_ or release_requested_ set. pump_server may be waiting for a server, reading from
@@ -944,10 +972,71 @@ net::Task<bool> Session::log_in() {
   co_return logged_in;
 }
 
-net::Task<void> Session::run() {
-  settings_ = env_.router.settings();
+// Admission of a logged-in client: the client limit and, for a pool, the pool, the cancel key, the first server
+// and the welcome. False when the client was refused (and told why) or could not be welcomed. A coroutine of its
+// own, like log_in(), so that what only admission needs is not kept in a frame for the whole session.
+net::Task<bool> Session::admit() {
   const auto& cfg = *settings_->config;
-  bool logged_in = co_await log_in();
+  // Admission: max_client_connections counts logged-in clients.
+  int now = g_clients.fetch_add(1, std::memory_order_relaxed) + 1;
+  counted_ = true;
+  if (now > cfg.server.max_client_connections) {
+    co_await fail(CloseReason::too_many_clients, "53300", "sorry, too many clients already");
+    co_return false;
+  }
+  if (admin::is_console_database(database_)) co_return true;
+  if (env_.shutting_down.load()) {
+    co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
+    co_return false;
+  }
+  if (!(pool_ = env_.router.pool_for(database_, user_, credentials_))) {
+    co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
+    co_return false;
+  }
+  pool_settings_ = pool_->settings();
+  if (pool_settings_.mode != config::PoolMode::session && pool_settings_.max_prepared_statements > 0)
+    prepared_.enable(pool_.get(), static_cast<std::size_t>(pool_settings_.max_prepared_statements));
+  pool_->client_joined();
+  joined_ = true;
+  mode_ = pool_settings_.mode;
+  cancel_target_ = std::make_shared<router::CancelTarget>();
+  key_ = env_.router.cancels().issue(cancel_target_);
+  key_issued_ = true;
+  id_ = env_.registry.add(this, client_.executor(), make_info());
+  log::info("client_login", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},
+                             {"tls", client_.is_tls() ? "on" : "off"}});
+  if (!co_await attach(true)) co_return false;
+  // Welcome: the server's parameters, our own key for cancels, ready.
+  scratch_.clear();
+  for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(scratch_, k, v);
+  protocol::append_backend_key_data(scratch_, key_.process_id, key_.secret_key);
+  protocol::append_ready_for_query(scratch_, 'I');
+  if (co_await client_.write_all(scratch_)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  co_return true;
+}
+
+// A welcomed pool client, until it leaves or is told why pgweir ends its session.
+net::Task<void> Session::serve_pool() {
+  // What only the login needed is freed: an idle client should cost little memory.
+  std::string().swap(scratch_);
+  startup_ = protocol::StartupMessage();
+  if (mode_ != config::PoolMode::session) {
+    // The login's server goes back at once: the client gets one when it sends something.
+    release_requested_ = true;
+    co_await detach();
+  }
+  reason_ = co_await serve();
+  if (auto notice = closing_message(reason_)) {
+    scratch_.clear();
+    protocol::append_error(scratch_, "FATAL", notice->first, notice->second);
+    co_await client_.write_all(scratch_);
+  }
+}
+
+void Session::count_login(bool logged_in) {
   auto& metrics = env_.router.metrics();
   if (logged_in) {
     metrics.client_logins.with({"ok"}).inc();
@@ -956,76 +1045,33 @@ net::Task<void> Session::run() {
   } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
     metrics.client_logins.with({"rejected"}).inc();
   }
+}
 
-  if (logged_in && admin::is_console_database(database_)) {
-    int now = g_clients.fetch_add(1, std::memory_order_relaxed) + 1;
-    struct Count {
-      ~Count() { g_clients.fetch_sub(1, std::memory_order_relaxed); }
-    } count;
-    if (now > cfg.server.max_client_connections) {
-      co_await fail(CloseReason::too_many_clients, "53300", "sorry, too many clients already");
-    } else {
-      co_await serve_console();
-    }
-  } else if (logged_in) {
-    // Admission: max_client_connections counts logged-in clients.
-    int now = g_clients.fetch_add(1, std::memory_order_relaxed) + 1;
-    struct Count {
-      ~Count() { g_clients.fetch_sub(1, std::memory_order_relaxed); }
-    } count;
-    if (now > cfg.server.max_client_connections) {
-      co_await fail(CloseReason::too_many_clients, "53300", "sorry, too many clients already");
-    } else if (env_.shutting_down.load()) {
-      co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
-    } else if (!(pool_ = env_.router.pool_for(database_, user_, credentials_))) {
-      co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
-    } else {
-      pool_settings_ = pool_->settings();
-      if (pool_settings_.mode != config::PoolMode::session && pool_settings_.max_prepared_statements > 0)
-        prepared_.enable(pool_.get(), static_cast<std::size_t>(pool_settings_.max_prepared_statements));
-      pool_->client_joined();
-      struct Leave {
-        pool::Pool& p;
-        ~Leave() { p.client_left(); }
-      } leave{*pool_};
-      mode_ = pool_settings_.mode;
-      cancel_target_ = std::make_shared<router::CancelTarget>();
-      key_ = env_.router.cancels().issue(cancel_target_);
-      key_issued_ = true;
-      id_ = env_.registry.add(this, client_.executor(), make_info());
-      log::info("client_login", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},
-                                 {"tls", client_.is_tls() ? "on" : "off"}});
-      if (co_await attach(true)) {
-        // Welcome: the server's parameters, our own key for cancels, ready.
-        scratch_.clear();
-        for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(scratch_, k, v);
-        protocol::append_backend_key_data(scratch_, key_.process_id, key_.secret_key);
-        protocol::append_ready_for_query(scratch_, 'I');
-        if (co_await client_.write_all(scratch_)) {
-          reason_ = CloseReason::client_error;
-        } else {
-          // What only the login needed is freed: an idle client should cost little memory.
-          std::string().swap(scratch_);
-          startup_ = protocol::StartupMessage();
-          if (mode_ != config::PoolMode::session) {
-            // The login's server goes back at once: the client gets one when it sends something.
-            release_requested_ = true;
-            co_await detach();
-          }
-          reason_ = co_await serve();
-          if (auto notice = closing_message(reason_)) {
-            scratch_.clear();
-            protocol::append_error(scratch_, "FATAL", notice->first, notice->second);
-            co_await client_.write_all(scratch_);
-          }
-        }
-        release_requested_ = false;
-        co_await detach();
+// The session's frame chain stays small while it serves: log_in() and admit() are done with by then.
+net::Task<void> Session::run() {
+  settings_ = env_.router.settings();
+  bool logged_in = co_await log_in();
+  count_login(logged_in);
+  if (logged_in) {
+    bool admitted = co_await admit();
+    if (admitted) {
+      if (pool_) {
+        co_await serve_pool();
+      } else {
+        co_await serve_console();
       }
     }
+    if (cancel_target_) {
+      // The server (if any) goes back clean or is closed.
+      release_requested_ = false;
+      co_await detach();
+    }
   }
+  finish();
+}
 
-  metrics.client_disconnects.with({to_string(reason_)}).inc();
+void Session::finish() {
+  env_.router.metrics().client_disconnects.with({to_string(reason_)}).inc();
   auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
   if (id_ != 0) {
     log::info("client_logout", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},

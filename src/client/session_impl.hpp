@@ -58,14 +58,20 @@ class Session {
   bool detach_now();
   void detached();
   void reset_relay_state();
+  net::Task<bool> admit();
+  net::Task<void> serve_pool();
+  void count_login(bool logged_in);
+  void finish();
   net::Task<CloseReason> serve();
   net::Task<void> serve_console();
   std::shared_ptr<ClientInfo> make_info();
   net::Task<void> relay();
   net::Task<void> watchdog();
+  struct ClientHooks;
   net::Task<void> pump_client();
+  bool forward_to_server(std::string_view input, ClientHooks& hooks);
+  net::Task<net::ErrorCode> write_spill_to_server();
   net::Task<void> pump_server();
-  net::Task<void> run_pump_server();
   net::Task<bool> relay_server();
   std::size_t write_to_server_now(const net::Segments& out, net::ErrorCode& ec);
   net::Task<net::ErrorCode> write_to_server(const net::Segments& out, std::size_t done);
@@ -107,6 +113,8 @@ class Session {
   std::shared_ptr<router::CancelTarget> cancel_target_;
   protocol::BackendKeyData key_{};
   bool key_issued_ = false;
+  bool counted_ = false;  // counted in max_client_connections
+  bool joined_ = false;   // counted among pool_'s clients
   std::shared_ptr<const server::ParameterSet> believed_;  // parameter values the client has been told
 
   // Relay state.
@@ -135,10 +143,11 @@ class Session {
   std::array<char, limits::k_client_inbox> inbox_;
   std::size_t inbox_len_ = 0;
   std::string carry_;
+  std::string spill_;  // what the server socket did not take at once (forward_to_server)
   // pump_server waits on it for the next server; relay() waits on it for pump_server to end.
   net::asio::steady_timer server_wake_{client_.executor()};
   bool client_pumping_ = false;  // pump_client is running (relay())
-  bool server_pumping_ = false;  // pump_server is running (run_pump_server())
+  bool server_pumping_ = false;  // pump_server is running
   bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
   std::string scratch_;
 };
