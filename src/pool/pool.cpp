@@ -1,4 +1,5 @@
-// Pool: lending server connections, queued waiters with direct hand-off (same event loop first), slot accounting under shared caps, upkeep.
+// Pool: lending server connections, queued waiters with direct hand-off (same event loop first), slot accounting
+// under shared caps, upkeep.
 #include "pgweir/pool/pool.hpp"
 
 #include <algorithm>
@@ -386,7 +387,6 @@ void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
     ++active_;
     lent_.insert(conn.get());
     w->handed = std::move(conn);
-    lock.unlock();
     wake(w);
     return;
   }
@@ -435,9 +435,11 @@ void Pool::close() {
     stale.swap(idle_);
     for (std::size_t i = 0; i < stale.size(); ++i) release_slot_locked();
     waiters.swap(waiters_);
-    for (auto& w : waiters) w->failed = true;
+    for (auto& w : waiters) {
+      w->failed = true;
+      wake(w);
+    }
   }
-  for (auto& w : waiters) wake(w);
   for (auto& c : stale) c->terminate();
 }
 
@@ -572,9 +574,11 @@ void Pool::resume() {
     paused_ = false;
     // Waiters retry from the top: idle connections first, then room to open new ones.
     queued.swap(waiters_);
-    for (auto& w : queued) w->retry = true;
+    for (auto& w : queued) {
+      w->retry = true;
+      wake(w);
+    }
   }
-  for (auto& w : queued) wake(w);
 }
 
 std::vector<ServerInfo> Pool::servers() const {

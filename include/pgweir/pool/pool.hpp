@@ -215,8 +215,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void queue_locked(const std::shared_ptr<Waiter>& waiter);
   // A wait ended: SHOW STATS and the wait histogram.
   void waited(const Waiter& waiter);
-  // Wakes a waiter on its own executor (timers are not thread-safe): directly when the caller runs there, else by
-  // a post that does nothing if that wait is over.
+  // Under the lock (which guards `seq`): wakes a waiter on its own executor (timers are not thread-safe), directly
+  // when the caller runs there, else by a post that does nothing if that wait is over by then.
   static void wake(const std::shared_ptr<Waiter>& w);
   void release_slot_locked();
   net::Task<AcquireResult> open_with_slot(net::Executor executor, server::StartupParams parameters);
