@@ -222,8 +222,11 @@ net::Task<bool> Session::sync_parameters() {
 
 bool Session::attach_now() {
   auto lease = pool_->try_lend(client_.executor(), server_signature_);
-  if (!lease) return false;
-  lease_ = std::move(*lease);
+  return lease && adopt(std::move(*lease));
+}
+
+bool Session::adopt(pool::Lease lease) {
+  lease_ = std::move(lease);
   if (lease_->tracked() != believed_->tracked) return false;  // attach(false) runs the SET
   attached();
   return true;
@@ -586,12 +589,8 @@ net::Task<void> Session::pump_client() {
           mark_waiting(false);
           woken = true;
           if (auto lease = pool_->claim(*waiter_, client_.executor(), server_signature_)) {
-            lease_ = std::move(*lease);
             woken = false;
-            if (lease_->tracked() == believed_->tracked) {
-              attached();
-              ok = true;
-            }
+            ok = adopt(std::move(*lease));
           }
         }
       }

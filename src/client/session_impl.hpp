@@ -50,6 +50,8 @@ class Session {
   // attach(false)'s common case without a coroutine: an idle server lent at once whose parameters already match.
   // False when attach(false) has to do it (with lease_ already set when only the parameters need a SET).
   bool attach_now();
+  // Takes a lent server; false when its parameters are out of step (lease_ is set: attach(false) runs the SET).
+  bool adopt(pool::Lease lease);
   // SHOW CLIENTS: the client waits for a server (since now), or no longer does.
   void mark_waiting(bool waiting);
   void attached();
