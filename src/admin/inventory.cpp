@@ -137,6 +137,8 @@ std::vector<ConfigEntry> describe_config(const config::Config& c) {
       duration_text(d.server.client_login_timeout));
   add("server.client_idle_timeout", duration_text(c.server.client_idle_timeout),
       duration_text(d.server.client_idle_timeout));
+  add("server.client_park_after", duration_text(c.server.client_park_after),
+      duration_text(d.server.client_park_after));
   add("server.shutdown_timeout", duration_text(c.server.shutdown_timeout), duration_text(d.server.shutdown_timeout));
   add("tls.mode", std::string(config::to_string(c.tls.mode)), std::string(config::to_string(d.tls.mode)));
   add("tls.cert_file", c.tls.cert_file, d.tls.cert_file);

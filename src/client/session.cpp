@@ -2,6 +2,8 @@
 // (or close it), and one log line with the close reason.
 #include <boost/asio/experimental/awaitable_operators.hpp>
 
+#include <malloc.h>
+
 #include <utility>
 
 #include "pgweir/core/limits.hpp"
@@ -143,6 +145,50 @@ void Registry::for_each(const std::function<void(Session&)>& fn) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// ParkingLot
+
+namespace {
+thread_local ParkingLot* t_lot = nullptr;
+}  // namespace
+
+void ParkingLot::bind(ParkingLot* lot) { t_lot = lot; }
+ParkingLot* ParkingLot::current() { return t_lot; }
+
+void ParkingLot::link(Session* s) {
+  s->lot_prev_ = nullptr;
+  s->lot_next_ = head_;
+  if (head_) head_->lot_prev_ = s;
+  head_ = s;
+  s->linked_ = true;
+  ++serving_;
+}
+
+void ParkingLot::unlink(Session* s) {
+  if (!s->linked_) return;
+  if (s->lot_prev_) {
+    s->lot_prev_->lot_next_ = s->lot_next_;
+  } else {
+    head_ = s->lot_next_;
+  }
+  if (s->lot_next_) s->lot_next_->lot_prev_ = s->lot_prev_;
+  s->lot_prev_ = s->lot_next_ = nullptr;
+  s->linked_ = false;
+  --serving_;
+}
+
+void ParkingLot::sweep(net::TimePoint now) {
+  // try_park() only cancels a read: the list does not change under this walk.
+  for (Session* s = head_; s; s = s->lot_next_) s->try_park(now);
+  // The frames parked sessions gave up are free chunks scattered between live objects; glibc returns such pages to
+  // the system only when asked. Once a batch of parks has built up, at most every few seconds.
+  if (parked_since_trim_ >= limits::k_parks_before_trim && now - last_trim_ >= limits::k_trim_interval) {
+    ::malloc_trim(0);
+    parked_since_trim_ = 0;
+    last_trim_ = now;
+  }
+}
+
 void request_shutdown(Session& s) { s.on_shutdown(); }
 void kill(Session& s) { s.on_kill(); }
 
@@ -177,7 +223,8 @@ std::shared_ptr<ClientInfo> Session::make_info() {
 }
 
 Session::~Session() {
-  // Also reached when the session's coroutine is destroyed without finishing (process exit).
+  // Also reached when the session's coroutine (or its park) is destroyed without finishing (process exit).
+  if (lot_) lot_->unlink(this);
   if (joined_) pool_->client_left();
   if (counted_) g_clients.fetch_sub(1, std::memory_order_relaxed);
   if (id_ != 0) env_.registry.remove(id_);
@@ -547,13 +594,23 @@ net::Task<void> Session::pump_client() {
         chunk.acquire();
         buffer = std::span<char>(chunk.data(), chunk.size());
       }
+      idle_reading_ = buffer.data() == inbox_.data();  // try_park() also wants no server attached
       auto [ec, n] = co_await client_.receive(buffer.data(), buffer.size());
+      idle_reading_ = false;
       if (ec) {
         if (relay_stopping()) co_return;  // the other direction ended or released
-        if (ec == asio::error::operation_aborted && (killed_ || shutdown_requested_)) continue;  // handled above
+        if (ec == asio::error::operation_aborted && (killed_ || shutdown_requested_)) {
+          park_requested_ = false;
+          continue;  // handled above
+        }
+        if (ec == asio::error::operation_aborted && park_requested_) {
+          parked_ = true;  // relay() and serve() unwind; keep_serving()'s caller parks the session
+          co_return;
+        }
         stop(ec == asio::error::eof ? CloseReason::client_eof : CloseReason::client_error);
         co_return;
       }
+      park_requested_ = false;  // input came first: a park asked for meanwhile is void
       drained = n < buffer.size();
       if (relay_stopping()) {
         // The read completed as the server was being released: these bytes open the next transaction.
@@ -927,7 +984,11 @@ net::Task<void> Session::relay() {
       server_wake_.expires_after(std::chrono::milliseconds(50));  // also cancels pump_server's wait on it
       co_await server_wake_.async_wait(net::use_tuple);
     }
-    if (end_) co_return;
+    if (end_) {
+      parked_ = false;
+      co_return;
+    }
+    if (parked_) co_return;
     if (release_requested_) co_await detach();
   }
 }
@@ -1027,12 +1088,77 @@ net::Task<void> Session::serve_pool() {
     release_requested_ = true;
     co_await detach();
   }
-  reason_ = co_await serve();
+  if (!lease_ && may_park()) {
+    // A client that has just logged in is parked at once: many sit idle for long after connecting (an
+    // application's pool opening its connections), and this way the relay's frames are not made for them until
+    // they send something. The park's wait returns at once when the first query is already there.
+    parked_ = true;
+    co_return;
+  }
+  co_await keep_serving();
+}
+
+bool Session::may_park() {
+  if (!lot_) lot_ = ParkingLot::current();
+  const auto& server = settings_->config->server;
+  // Parking is for plain connections (a TLS connection may hold decrypted input a socket wait would not see) in
+  // transaction and statement mode, without a watchdog (whose timer would need a wait of its own).
+  return lot_ && mode_ != config::PoolMode::session && !client_.is_tls() && server.client_park_after.count() > 0 &&
+         server.client_idle_timeout.count() == 0 && pool_settings_.idle_transaction_timeout.count() == 0 &&
+         pool_settings_.query_timeout.count() == 0;
+}
+
+net::Task<void> Session::keep_serving() {
+  if (may_park()) lot_->link(this);
+  auto reason = co_await serve();
+  if (lot_) lot_->unlink(this);
+  if (parked_) co_return;
+  reason_ = reason;
   if (auto notice = closing_message(reason_)) {
     scratch_.clear();
     protocol::append_error(scratch_, "FATAL", notice->first, notice->second);
     co_await client_.write_all(scratch_);
   }
+}
+
+bool Session::try_park(net::TimePoint now) {
+  if (!idle_reading_ || park_requested_ || lease_ || attaching_ || end_ || release_requested_ || killed_ ||
+      shutdown_requested_)
+    return false;
+  if (now - last_client_io_ < settings_->config->server.client_park_after) return false;
+  park_requested_ = true;
+  boost::system::error_code ignored;
+  client_.socket().cancel(ignored);  // pump_client's idle read ends with operation_aborted and sees the request
+  return true;
+}
+
+void Session::park(std::unique_ptr<Session> self) {
+  Session& s = *self;
+  s.env_.router.metrics().client_parks.with().inc();
+  if (s.lot_) ++s.lot_->parked_since_trim_;
+  // What an idle client does not need: a pool waiter is made again at its next wait.
+  s.waiter_.reset();
+  std::string().swap(s.scratch_);
+  std::string().swap(s.state_rewrite_);
+  auto& socket = s.client_.socket();
+  // The wait re-arms the descriptor (EPOLL_CTL_MOD), so input that arrived since the cancelled read still wakes it.
+  socket.async_wait(net::Socket::wait_read, [self = std::move(self)](const boost::system::error_code&) mutable {
+    auto ex = self->client_.executor();
+    asio::co_spawn(ex, unpark(std::move(self)), asio::detached);
+  });
+}
+
+// A parked session's way back: input, EOF, or a cancel (kill, shutdown) ended its wait. The relay starts again and
+// pump_client's read finds what woke it.
+net::Task<void> Session::unpark(std::unique_ptr<Session> self) {
+  self->parked_ = false;
+  self->park_requested_ = false;
+  co_await self->keep_serving();
+  if (self->parked_) {
+    park(std::move(self));
+    co_return;
+  }
+  co_await self->wind_up();
 }
 
 void Session::count_login(bool logged_in) {
@@ -1051,20 +1177,22 @@ net::Task<void> Session::run() {
   settings_ = env_.router.settings();
   bool logged_in = co_await log_in();
   count_login(logged_in);
-  if (logged_in) {
-    bool admitted = co_await admit();
-    if (admitted) {
-      if (pool_) {
-        co_await serve_pool();
-      } else {
-        co_await serve_console();
-      }
+  if (logged_in && co_await admit()) {
+    if (pool_) {
+      co_await serve_pool();
+      if (parked_) co_return;  // run_session() parks it
+    } else {
+      co_await serve_console();
     }
-    if (cancel_target_) {
-      // The server (if any) goes back clean or is closed.
-      release_requested_ = false;
-      co_await detach();
-    }
+  }
+  co_await wind_up();
+}
+
+net::Task<void> Session::wind_up() {
+  if (cancel_target_) {
+    // The server (if any) goes back clean or is closed.
+    release_requested_ = false;
+    co_await detach();
   }
   finish();
 }
@@ -1085,8 +1213,9 @@ void Session::finish() {
 
 net::Task<void> run_session(net::Socket socket, SessionEnv& env) {
   net::tune_socket(socket);
-  Session session(net::Transport(std::move(socket)), env);
-  co_await session.run();
+  auto session = std::make_unique<Session>(net::Transport(std::move(socket)), env);
+  co_await session->run();
+  if (session->parked()) Session::park(std::move(session));
 }
 
 }  // namespace pgweir::client

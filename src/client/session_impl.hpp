@@ -27,6 +27,12 @@ class Session {
   void on_shutdown();
   void on_kill();
 
+  // Parking (see ParkingLot). A session whose run() or unpark() ended with parked() set waits for input in a
+  // reactor wait that owns it, and continues in unpark() when the client sends something, closes, or the session
+  // is cancelled (kill, shutdown).
+  bool parked() const { return parked_; }
+  static void park(std::unique_ptr<Session> self);
+
  private:
   // ---- login.cpp
   // Negotiation up to the StartupMessage; false when the session ends (reason_ set).
@@ -62,6 +68,15 @@ class Session {
   void reset_relay_state();
   net::Task<bool> admit();
   net::Task<void> serve_pool();
+  // serve() until the session ends or parks: the first time from serve_pool(), again from unpark().
+  net::Task<void> keep_serving();
+  // Whether this session parks when idle (plain connection, transaction or statement mode, no timeouts to watch).
+  bool may_park();
+  static net::Task<void> unpark(std::unique_ptr<Session> self);
+  // Asks pump_client to end its idle read and park; false when the session is not parked now.
+  bool try_park(net::TimePoint now);
+  // What follows serving: the server (if any) goes back clean or is closed; the one log line.
+  net::Task<void> wind_up();
   void count_login(bool logged_in);
   void finish();
   net::Task<CloseReason> serve();
@@ -152,6 +167,16 @@ class Session {
   bool server_pumping_ = false;  // pump_server is running
   bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
   std::string scratch_;
+
+  // Parking. The lot's links are set while keep_serving() runs for a session that may park.
+  friend class ParkingLot;
+  ParkingLot* lot_ = nullptr;
+  Session* lot_prev_ = nullptr;
+  Session* lot_next_ = nullptr;
+  bool linked_ = false;
+  bool idle_reading_ = false;    // pump_client waits for the client in its inbox read (the last read drained)
+  bool park_requested_ = false;  // try_park() cancelled that read
+  bool parked_ = false;          // pump_client ended for the park; the relay unwinds without an end_
 };
 
 }  // namespace pgweir::client

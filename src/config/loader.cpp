@@ -113,6 +113,7 @@ class Loader {
         {"max_client_connections", int_into(s.max_client_connections, 1, k_max_client_connections)},
         {"client_login_timeout", duration_into(s.client_login_timeout)},
         {"client_idle_timeout", duration_into(s.client_idle_timeout)},
+        {"client_park_after", duration_into(s.client_park_after)},
         {"shutdown_timeout", duration_into(s.shutdown_timeout)},
     };
     reader_.read_fields(table, path, fields);

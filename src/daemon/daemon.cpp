@@ -131,11 +131,23 @@ Expected<Listener> listen_unix(const std::string& dir, std::uint16_t port) {
 }
 
 struct Worker {
+  // Before io: sessions the io_context still holds when it is destroyed unlink themselves from it.
+  client::ParkingLot lot;
   asio::io_context io{1};
   // Waits at max() for the worker's life. A session's wake-up timer also waits at max(); with this one in the
   // loop's timer heap first, it never becomes the earliest timer, so arming it does not re-program the loop's
   // timerfd (with a single client that was a timerfd_settime per transaction).
   asio::steady_timer parked{io};
+  // Every limits::k_park_sweep_period: parks the loop's idle pool clients (ParkingLot::sweep).
+  asio::steady_timer sweep{io};
+  void sweep_soon() {
+    sweep.expires_after(limits::k_park_sweep_period);
+    sweep.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      lot.sweep(net::Clock::now());
+      sweep_soon();
+    });
+  }
   std::vector<std::unique_ptr<Acceptor>> acceptors;
   std::thread thread;
 };
@@ -394,6 +406,8 @@ int Daemon::run() {
       auto guard = asio::make_work_guard(w->io);
       w->parked.expires_at(net::TimePoint::max());
       w->parked.async_wait([](boost::system::error_code) {});
+      client::ParkingLot::bind(&w->lot);
+      w->sweep_soon();
       w->io.run();
     });
   }

@@ -32,12 +32,16 @@ Metrics::Metrics(Registry& r, std::string_view version)
       pinned_clients(r.counter("pgweir_pinned_clients_total",
                                 "Transaction-mode clients that kept their server connection because of session state.",
                                 {"reason"})),
+      client_parks(r.counter("pgweir_client_parks_total",
+                             "Idle clients parked after server.client_park_after: their relay ends until they send "
+                             "again. A client counts each time it parks.")),
       build_info(r.gauge("pgweir_build_info", "Always 1; the version label names the running build.", {"version"})),
       ready(r.gauge("pgweir_up", "1 while pgweir is listening, not shutting down and reaches a database.")) {
   build_info.with({version}).set(1);
   // Results are exposed as 0 from the start so that rate() and alerts see the series before the first event.
   for (auto result : {"ok", "auth_failed", "rejected"}) client_logins.with({result});
   for (auto result : {"ok", "failed"}) config_reloads.with({result});
+  client_parks.with();
 }
 
 PoolCells Metrics::for_pool(std::string_view database, std::string_view user) {

@@ -5,6 +5,7 @@
 #include "common.hpp"
 
 #include <libpq-fe.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -1006,6 +1007,105 @@ TEST_CASE("prometheus-pgbouncer-exporter reads POOLS, DATABASES and LISTS from t
   CHECK_MESSAGE(s.get_or_0("pgbouncer_pools") >= 1, s.show("pgbouncer_pools"));
   CHECK_MESSAGE(s.get_or_0("pgbouncer_used_clients") >= 1, s.show("pgbouncer_used_clients"));
   exp.kill();
+}
+
+TEST_CASE("idle clients park after server.client_park_after and come back: queries, prepared statements, "
+          "transactions, EOF, KILL_CLIENT and SIGTERM") {
+  const std::string user = "obs_park";
+  ensure_database(user);
+  const int mport = free_port();
+  ObsConfig cfg;
+  cfg.size = 2;
+  auto config = obs_config(cfg, mport);
+  const auto at = config.find("shutdown_timeout = ");
+  REQUIRE(at != std::string::npos);
+  config.insert(at, "client_park_after = \"200ms\"\n");
+  Pgweir p(config);
+  PGWEIR_LOG_ON_FAILURE(p);
+  PgConn admin(p.conninfo("pgweir", "obs_admin"));
+  REQUIRE_MESSAGE(admin.ok(), admin.error_text());
+  auto parks = [&] { return scrape(mport).get_or_0("pgweir_client_parks_total"); };
+
+  // A client that logged in and said nothing is parked at once; it answers when it speaks.
+  PgConn a(p.conninfo("appdb", user, "", "application_name=park_a"));
+  REQUIRE_MESSAGE(a.ok(), a.error_text());
+  auto [login_parked, at_login] = wait_metric(mport, "pgweir_client_parks_total", {}, [](double v) { return v >= 1; });
+  CHECK_MESSAGE(login_parked, "no park counted after a client logged in and sat idle: "
+                                  << at_login.show("pgweir_client_parks_total"));
+  const double after_login = parks();
+  CHECK(a.value("SELECT 'first'") == "first");
+
+  // A named prepared statement made before the park is still there after it.
+  PGresult* prep = PQprepare(a.raw(), "park_stmt", "SELECT $1::int + 1", 1, nullptr);
+  REQUIRE_MESSAGE(PQresultStatus(prep) == PGRES_COMMAND_OK, PQerrorMessage(a.raw()));
+  PQclear(prep);
+  auto [parked, last] = wait_metric(mport, "pgweir_client_parks_total", {},
+                                    [&](double v) { return v >= after_login + 1; }, 10s);
+  CHECK_MESSAGE(parked, "the idle client did not park again after its query: " << last.show("pgweir_client_parks_total"));
+  const char* arg = "41";
+  PGresult* run = PQexecPrepared(a.raw(), "park_stmt", 1, &arg, nullptr, nullptr, 0);
+  CHECK_MESSAGE(PQresultStatus(run) == PGRES_TUPLES_OK, "EXECUTE after the park: " << PQerrorMessage(a.raw()));
+  if (PQresultStatus(run) == PGRES_TUPLES_OK) CHECK(std::string(PQgetvalue(run, 0, 0)) == "42");
+  PQclear(run);
+
+  // A client idle inside a transaction keeps its server and is not parked: the transaction goes on.
+  a.value("BEGIN");
+  a.value("CREATE TEMP TABLE park_t (x int)");
+  const double in_tx = parks();
+  std::this_thread::sleep_for(800ms);
+  CHECK_MESSAGE(parks() == in_tx, "a client parked while its transaction was open");
+  a.value("INSERT INTO park_t VALUES (7)");
+  CHECK(a.value("SELECT x FROM park_t") == "7");
+  a.value("ROLLBACK");
+
+  // A parked client that closes its socket is gone from SHOW CLIENTS.
+  {
+    PgConn gone(p.conninfo("appdb", user, "", "application_name=park_eof"));
+    REQUIRE(gone.ok());
+    gone.value("SELECT 1");
+    std::this_thread::sleep_for(600ms);
+    REQUIRE(find_row(console(admin, "SHOW CLIENTS"), {{"application_name", "park_eof"}}) != nullptr);
+  }
+  CHECK_MESSAGE(
+      eventually([&] { return find_row(console(admin, "SHOW CLIENTS"), {{"application_name", "park_eof"}}) == nullptr; },
+                 10s),
+      "a parked client that closed its connection is still in SHOW CLIENTS");
+
+  // KILL_CLIENT reaches a parked client.
+  {
+    PgConn victim(p.conninfo("appdb", user, "", "application_name=park_kill"));
+    REQUIRE(victim.ok());
+    victim.value("SELECT 1");
+    std::this_thread::sleep_for(600ms);
+    const auto clients = console(admin, "SHOW CLIENTS");
+    const auto* row = find_row(clients, {{"application_name", "park_kill"}});
+    REQUIRE_MESSAGE(row != nullptr, dump(clients));
+    const auto id = row->at("ptr");
+    CHECK(console(admin, "KILL_CLIENT " + id).ok);
+    CHECK_MESSAGE(eventually([&] { return find_row(console(admin, "SHOW CLIENTS"), {{"ptr", id}}) == nullptr; }, 10s),
+                  "parked client " << id << " still in SHOW CLIENTS after KILL_CLIENT");
+    CHECK_MESSAGE(!victim.exec("SELECT 1").ok, "the killed parked client's next query succeeded");
+  }
+
+  // Many parked clients at once, each still answering.
+  std::vector<std::unique_ptr<PgConn>> many;
+  for (int i = 0; i < 50; ++i) {
+    many.push_back(std::make_unique<PgConn>(p.conninfo("appdb", user)));
+    REQUIRE_MESSAGE(many.back()->ok(), many.back()->error_text());
+    many.back()->value("SELECT 1");
+  }
+  std::this_thread::sleep_for(800ms);
+  for (int i = 0; i < 50; ++i) CHECK(many[i]->value("SELECT " + std::to_string(i)) == std::to_string(i));
+
+  // SIGTERM with parked clients: they are closed and pgweir exits 0.
+  std::this_thread::sleep_for(600ms);
+  CHECK(a.value("SELECT 'still here'") == "still here");
+  std::this_thread::sleep_for(600ms);
+  p.signal(SIGTERM);
+  auto code = p.wait(20s);
+  CHECK_MESSAGE(code.has_value(), "pgweir was still running 20 s after SIGTERM with parked clients");
+  if (code) CHECK_MESSAGE(*code == 0, "pgweir exited " << *code << " after SIGTERM");
+  CHECK_MESSAGE(!a.exec("SELECT 1").ok, "a parked client could still query after pgweir exited");
 }
 
 }  // namespace pgweir::test

@@ -89,6 +89,30 @@ struct SessionEnv {
   admin::Inventory* inventory = nullptr;  // the console's view of the process
 };
 
+// The pool clients one event loop serves, so that those idle for server.client_park_after can be parked: their
+// relay coroutines end and they wait for input in a plain reactor wait, holding only their Session. One per event
+// loop, used on that loop's thread only; it must outlive the loop's io_context (sessions unlink themselves from it
+// when they end).
+class ParkingLot {
+ public:
+  // Makes `lot` the lot of sessions that start serving on the calling thread (an event loop's thread).
+  static void bind(ParkingLot* lot);
+  static ParkingLot* current();
+  // Parks the sessions on this lot that are idle and have been quiet for their client_park_after. Called every
+  // limits::k_park_sweep_period on the lot's loop; hands freed memory back to the system after parks.
+  void sweep(net::TimePoint now);
+  std::size_t serving() const { return serving_; }
+
+ private:
+  friend class Session;
+  void link(Session* s);
+  void unlink(Session* s);
+  Session* head_ = nullptr;
+  std::size_t serving_ = 0;       // sessions linked (serving, not parked)
+  std::size_t parked_since_trim_ = 0;
+  net::TimePoint last_trim_{};
+};
+
 net::Task<void> run_session(net::Socket socket, SessionEnv& env);
 
 // Asks a session to end at its next idle moment (shutdown), or at once (kill).

@@ -75,6 +75,9 @@ struct ServerSection {
   int max_client_connections = 10000;
   Duration client_login_timeout{60'000};
   Duration client_idle_timeout{0};
+  // A pool client idle (no server, nothing in flight) this long is parked: its relay coroutines end and it
+  // waits for input holding only its session object. 0 keeps every client's relay running.
+  Duration client_park_after{2'000};
   Duration shutdown_timeout{30'000};
 };
 

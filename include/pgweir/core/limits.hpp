@@ -51,6 +51,12 @@ inline constexpr std::chrono::milliseconds k_accept_backoff{100};
 // as EOF or its FATAL message). A connection idle for less was in use a moment ago: losing it now is the same race
 // as losing it mid-transaction, and the hot path skips the syscall.
 inline constexpr std::chrono::milliseconds k_idle_check_after{5};
+// How often each event loop looks for pool clients idle for server.client_park_after (parking, see ParkingLot).
+inline constexpr std::chrono::milliseconds k_park_sweep_period{250};
+// After this many parks, a sweep asks malloc to hand free pages back to the system (malloc_trim), at most once per
+// interval: the walk over the heap costs milliseconds with tens of thousands of clients.
+inline constexpr std::size_t k_parks_before_trim = 64;
+inline constexpr std::chrono::seconds k_trim_interval{2};
 // Janitor period: idle/lifetime reaping and min_idle upkeep.
 inline constexpr std::chrono::milliseconds k_janitor_period{500};
 // A server connection given back goes to the oldest client waiting on the same event loop, which needs no move of

@@ -49,6 +49,7 @@ struct Metrics {
   CounterFamily& client_disconnects;      // pgweir_client_disconnects_total{reason}
   CounterFamily& config_reloads;          // pgweir_config_reloads_total{result}: ok | failed
   CounterFamily& pinned_clients;          // pgweir_pinned_clients_total{reason}: session state kept a server
+  CounterFamily& client_parks;            // pgweir_client_parks_total: idle clients parked (server.client_park_after)
   GaugeFamily& build_info;                // pgweir_build_info{version} = 1
   GaugeFamily& ready;                     // pgweir_up: 1 while /readyz would answer 200
 };
