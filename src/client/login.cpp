@@ -276,7 +276,7 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
     co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
     co_return false;
   }
-  if (exchange.client_key()) credentials_.scram_keys.emplace(*exchange.client_key(), secret->scram->server_key);
+  if (exchange.client_key()) credentials().scram_keys.emplace(*exchange.client_key(), secret->scram->server_key);
   scratch_.clear();
   protocol::append_authentication_sasl_final(scratch_, *server_final);
   if (co_await client_.write_all(scratch_)) {
@@ -375,8 +375,8 @@ net::Task<bool> Session::authenticate() {
   }
   const auth::UserSecret* secret = settings_->users ? settings_->users->find(user_) : nullptr;
   if (secret) {
-    if (secret->is_plain()) credentials_.password = secret->text;
-    credentials_.md5_secret = secret->md5;
+    if (secret->is_plain()) credentials().password = secret->text;
+    credentials().md5_secret = secret->md5;
   }
   bool ok = false;
   switch (cfg.auth.method) {

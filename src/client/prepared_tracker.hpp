@@ -56,6 +56,11 @@ class PreparedTracker {
 
   // A server connection goes away mid-exchange: forget what was in flight.
   void reset_in_flight();
+  // No statement of the client's and nothing in flight: a new tracker would do the same (a parked session drops it).
+  bool holds_nothing() const {
+    return statements_.empty() && parses_.empty() && closes_.empty() && rewrites_.empty() && retry_.empty() &&
+           held_error_.empty() && !replay_.recording && !replay_.armed;
+  }
 
  private:
   struct Expect {

@@ -429,7 +429,7 @@ void Session::reset_relay_state() {
   unsynced_ = false;
   in_copy_ = false;
   release_requested_ = false;
-  prepared_.reset_in_flight();
+  if (prepared_) prepared_->reset_in_flight();
   from_client_ = net::StreamScanner();
   from_server_ = net::StreamScanner();
 }
@@ -511,7 +511,7 @@ struct Session::ClientHooks {
   bool terminate = false;
   bool replaced_state = false;
   bool inspect(char tag, std::uint32_t length) {
-    return tag == fe::Terminate || s.prepared_.wants_client(tag, length) || s.watches_session_state(tag, length);
+    return tag == fe::Terminate || s.prepared_->wants_client(tag, length) || s.watches_session_state(tag, length);
   }
   Verdict on_message(char tag, std::string_view whole) {
     if (tag == fe::Terminate) {
@@ -524,16 +524,16 @@ struct Session::ClientHooks {
       replaced_state = true;
       return *v;
     }
-    if (!s.prepared_.wants_client(tag, static_cast<std::uint32_t>(whole.size() - 1))) {
-      s.prepared_.on_client_passthrough(tag);
+    if (!s.prepared_->wants_client(tag, static_cast<std::uint32_t>(whole.size() - 1))) {
+      s.prepared_->on_client_passthrough(tag);
       return Verdict::forward;
     }
-    return s.prepared_.on_client_message(tag, whole, *s.lease_);
+    return s.prepared_->on_client_message(tag, whole, *s.lease_);
   }
-  std::string_view replacement() { return replaced_state ? std::string_view(s.state_rewrite_) : s.prepared_.replacement(); }
+  std::string_view replacement() { return replaced_state ? std::string_view(s.state_rewrite_) : s.prepared_->replacement(); }
   void on_passthrough(char tag, std::uint32_t) {
     s.account_client_message(tag);
-    s.prepared_.on_client_passthrough(tag);
+    s.prepared_->on_client_passthrough(tag);
   }
 };
 
@@ -586,15 +586,15 @@ net::Task<void> Session::pump_client() {
       input = carry_;
       drained = carry_.size() < chunk.size();
     } else if (inbox_len_ > 0) {
-      input = std::string_view(inbox_.data(), inbox_len_);  // read while no server was attached
-      drained = inbox_len_ < inbox_.size();
+      input = std::string_view(inbox_->data(), inbox_len_);  // read while no server was attached
+      drained = inbox_len_ < inbox_->size();
     } else {
-      std::span<char> buffer(inbox_);
+      std::span<char> buffer(*inbox_);
       if (!drained) {
         chunk.acquire();
         buffer = std::span<char>(chunk.data(), chunk.size());
       }
-      idle_reading_ = buffer.data() == inbox_.data();  // try_park() also wants no server attached
+      idle_reading_ = buffer.data() == inbox_->data();  // try_park() also wants no server attached
       auto [ec, n] = co_await client_.receive(buffer.data(), buffer.size());
       idle_reading_ = false;
       if (ec) {
@@ -614,7 +614,7 @@ net::Task<void> Session::pump_client() {
       drained = n < buffer.size();
       if (relay_stopping()) {
         // The read completed as the server was being released: these bytes open the next transaction.
-        if (buffer.data() == inbox_.data()) {
+        if (buffer.data() == inbox_->data()) {
           inbox_len_ = n;
         } else {
           carry_.assign(buffer.data(), n);
@@ -657,7 +657,7 @@ net::Task<void> Session::pump_client() {
         stop(reason_);
         co_return;
       }
-      server_wake_.cancel();  // pump_server waits for a server to read from
+      server_wake_->cancel();  // pump_server waits for a server to read from
     }
     pool_->cells().bytes_received.inc(input.size());
     if (!forward_to_server(input, hooks)) co_return;
@@ -669,7 +669,7 @@ net::Task<void> Session::pump_client() {
         co_return;
       }
     }
-    prepared_.chunk_written();
+    prepared_->chunk_written();
     // What was fed is forwarded: the buffers are free again.
     if (!carry_.empty()) {
       std::string().swap(carry_);
@@ -731,7 +731,7 @@ std::optional<net::Verdict> Session::check_session_state(char tag, std::string_v
   state_rewrite_ += static_cast<char>(len >> 8);
   state_rewrite_ += static_cast<char>(len);
   state_rewrite_ += msg_body;
-  prepared_.on_client_passthrough(tag);
+  prepared_->on_client_passthrough(tag);
   return net::Verdict::replace;
 }
 
@@ -793,8 +793,8 @@ void Session::end_query(char status) {
 net::Task<void> Session::pump_server() {
   for (;;) {
     while (!lease_ && !end_ && client_pumping_) {
-      server_wake_.expires_at(net::TimePoint::max());
-      co_await server_wake_.async_wait(net::use_tuple);
+      server_wake_->expires_at(net::TimePoint::max());
+      co_await server_wake_->async_wait(net::use_tuple);
     }
     if (!lease_) break;
     bool released = co_await relay_server();
@@ -806,7 +806,7 @@ net::Task<void> Session::pump_server() {
     client_.socket().cancel(ignored);
     if (lease_) lease_->transport().socket().cancel(ignored);
   } else {
-    server_wake_.cancel();
+    server_wake_->cancel();
   }
 }
 
@@ -817,18 +817,18 @@ net::Task<bool> Session::relay_server() {
   struct Hooks {
     Session& s;
     bool inspect(char tag, std::uint32_t length) {
-      return tag == be::ReadyForQuery || tag == be::ParameterStatus || s.prepared_.wants_server(tag, length);
+      return tag == be::ReadyForQuery || tag == be::ParameterStatus || s.prepared_->wants_server(tag, length);
     }
     Verdict on_message(char tag, std::string_view whole) {
       auto body = whole.substr(protocol::k_header_size);
       if (tag != be::ReadyForQuery && tag != be::ParameterStatus) {
-        return s.prepared_.on_server_message(tag, whole, *s.lease_);
+        return s.prepared_->on_server_message(tag, whole, *s.lease_);
       }
       Verdict verdict = Verdict::forward;
       if (tag == be::ReadyForQuery) {
         char status = 'E';
         if (auto st = protocol::parse_ready_for_query(body)) status = *st;
-        verdict = s.prepared_.on_ready_for_query(status, whole, *s.lease_);
+        verdict = s.prepared_->on_ready_for_query(status, whole, *s.lease_);
         if (verdict == Verdict::drop) return verdict;  // ends a segment pgweir sends again: the retry answers it
         s.lease_->set_transaction_status(status);
         s.end_query(status);
@@ -851,10 +851,10 @@ net::Task<bool> Session::relay_server() {
       }
       return verdict;
     }
-    std::string_view replacement() { return s.prepared_.server_replacement(); }
+    std::string_view replacement() { return s.prepared_->server_replacement(); }
     void on_passthrough(char tag, std::uint32_t) {
       if (tag == be::CopyInResponse || tag == be::CopyOutResponse || tag == be::CopyBothResponse) s.in_copy_ = true;
-      s.prepared_.on_server_passthrough(tag);
+      s.prepared_->on_server_passthrough(tag);
     }
   };
   Hooks hooks{*this};
@@ -875,13 +875,13 @@ net::Task<bool> Session::relay_server() {
       stop(CloseReason::server_closed);
       co_return false;
     }
-    if (!prepared_.retry().empty()) {
+    if (!prepared_->retry().empty()) {
       net::Segments retry;
-      retry.push_back(prepared_.retry());
+      retry.push_back(prepared_->retry());
       net::ErrorCode failed;
       auto done = write_to_server_now(retry, failed);
       if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
-      prepared_.retry_sent();
+      prepared_->retry_sent();
       if (failed) {
         stop(CloseReason::server_closed);
         co_return false;
@@ -981,8 +981,8 @@ net::Task<void> Session::relay() {
       boost::system::error_code ignored;
       if (lease_) lease_->transport().socket().cancel(ignored);
       client_.socket().cancel(ignored);
-      server_wake_.expires_after(std::chrono::milliseconds(50));  // also cancels pump_server's wait on it
-      co_await server_wake_.async_wait(net::use_tuple);
+      server_wake_->expires_after(std::chrono::milliseconds(50));  // also cancels pump_server's wait on it
+      co_await server_wake_->async_wait(net::use_tuple);
     }
     if (end_) {
       parked_ = false;
@@ -1049,13 +1049,14 @@ net::Task<bool> Session::admit() {
     co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
     co_return false;
   }
-  if (!(pool_ = env_.router.pool_for(database_, user_, credentials_))) {
+  pool_ = env_.router.pool_for(database_, user_, credentials_ ? *credentials_ : router::ClientCredentials{});
+  credentials_.reset();  // only the pool's server logins needed it, and the pool keeps its own copy
+  if (!pool_) {
     co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
     co_return false;
   }
   pool_settings_ = pool_->settings();
-  if (pool_settings_.mode != config::PoolMode::session && pool_settings_.max_prepared_statements > 0)
-    prepared_.enable(pool_.get(), static_cast<std::size_t>(pool_settings_.max_prepared_statements));
+  make_tracker();
   pool_->client_joined();
   joined_ = true;
   mode_ = pool_settings_.mode;
@@ -1108,7 +1109,17 @@ bool Session::may_park() {
          pool_settings_.query_timeout.count() == 0;
 }
 
+void Session::make_tracker() {
+  prepared_ = std::make_unique<PreparedTracker>();
+  if (pool_settings_.mode != config::PoolMode::session && pool_settings_.max_prepared_statements > 0)
+    prepared_->enable(pool_.get(), static_cast<std::size_t>(pool_settings_.max_prepared_statements));
+}
+
 net::Task<void> Session::keep_serving() {
+  // What the relay needs, made again after a park.
+  if (!prepared_) make_tracker();
+  if (!inbox_) inbox_ = std::make_unique<Inbox>();
+  if (!server_wake_) server_wake_ = std::make_unique<asio::steady_timer>(client_.executor());
   if (may_park()) lot_->link(this);
   auto reason = co_await serve();
   if (lot_) lot_->unlink(this);
@@ -1136,8 +1147,11 @@ void Session::park(std::unique_ptr<Session> self) {
   Session& s = *self;
   s.env_.router.metrics().client_parks.with().inc();
   if (s.lot_) ++s.lot_->parked_since_trim_;
-  // What an idle client does not need: a pool waiter is made again at its next wait.
+  // What an idle client does not need; keep_serving() makes it again. A pool waiter is made at the next wait.
   s.waiter_.reset();
+  s.inbox_.reset();  // empty: the park came from a read that took nothing
+  s.server_wake_.reset();
+  if (s.prepared_->holds_nothing()) s.prepared_.reset();
   std::string().swap(s.scratch_);
   std::string().swap(s.state_rewrite_);
   auto& socket = s.client_.socket();

@@ -119,7 +119,12 @@ class Session {
   protocol::StartupMessage startup_;
   std::string user_;
   std::string database_;
-  router::ClientCredentials credentials_;       // what the login revealed of the client's secret
+  // What the login revealed of the client's secret, for the pool's server logins; dropped at admission.
+  std::unique_ptr<router::ClientCredentials> credentials_;
+  router::ClientCredentials& credentials() {
+    if (!credentials_) credentials_ = std::make_unique<router::ClientCredentials>();
+    return *credentials_;
+  }
   server::StartupParams server_params_;         // startup parameters forwarded to server connections
   std::string server_signature_;                // server::make_signature(server_params_)
   config::PoolMode mode_ = config::PoolMode::session;
@@ -137,7 +142,9 @@ class Session {
   // Relay state.
   net::StreamScanner from_client_;
   net::StreamScanner from_server_;
-  PreparedTracker prepared_;
+  // Made at admission; a parked session that holds no statements drops it (make_tracker() when it is back).
+  std::unique_ptr<PreparedTracker> prepared_;
+  void make_tracker();
   int pending_ = 0;        // Query/Sync/FunctionCall sent without their ReadyForQuery yet
   bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
   bool in_copy_ = false;
@@ -157,12 +164,14 @@ class Session {
   // Bytes read from the client that no server has seen yet: the relay's idle read lands in the inbox (sized for
   // the typical OLTP message batch, so a read there usually drains the socket); `carry_` holds the rare larger
   // read that completed while the server was being released.
-  std::array<char, limits::k_client_inbox> inbox_;
+  // The inbox and server_wake_ exist while the session serves (keep_serving()), not while it is parked.
+  using Inbox = std::array<char, limits::k_client_inbox>;
+  std::unique_ptr<Inbox> inbox_;
   std::size_t inbox_len_ = 0;
   std::string carry_;
   std::string spill_;  // what the server socket did not take at once (forward_to_server)
   // pump_server waits on it for the next server; relay() waits on it for pump_server to end.
-  net::asio::steady_timer server_wake_{client_.executor()};
+  std::unique_ptr<net::asio::steady_timer> server_wake_;
   bool client_pumping_ = false;  // pump_client is running (relay())
   bool server_pumping_ = false;  // pump_server is running
   bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
