@@ -1145,6 +1145,13 @@ bool Session::try_park(net::TimePoint now) {
 
 void Session::park(std::unique_ptr<Session> self) {
   Session& s = *self;
+  if (s.killed_ || s.shutdown_requested_) {
+    // A kill or shutdown that came while the relay unwound (or during the login) found no read to cancel, and
+    // would not end this wait either: the session goes back at once and pump_client sees it.
+    auto ex = s.client_.executor();
+    asio::co_spawn(ex, unpark(std::move(self)), asio::detached);
+    return;
+  }
   s.env_.router.metrics().client_parks.with().inc();
   if (s.lot_) ++s.lot_->parked_since_trim_;
   // What an idle client does not need; keep_serving() makes it again. A pool waiter is made at the next wait.
