@@ -4,6 +4,8 @@
 
 #include <malloc.h>
 
+#include <boost/asio/bind_allocator.hpp>
+
 #include <utility>
 
 #include "pgweir/core/limits.hpp"
@@ -1143,6 +1145,34 @@ bool Session::try_park(net::TimePoint now) {
   return true;
 }
 
+namespace {
+
+// Hands Asio the session's park slot for the one operation that fits in it. Asio moves the handler out of the
+// operation and frees the operation before the handler runs or is destroyed, so the slot (owned by the session the
+// handler owns) is free again before the session can go.
+template <class T>
+struct ParkSlotAllocator {
+  using value_type = T;
+  std::byte* slot;
+  explicit ParkSlotAllocator(std::byte* s) noexcept : slot(s) {}
+  template <class U>
+  ParkSlotAllocator(const ParkSlotAllocator<U>& other) noexcept : slot(other.slot) {}
+  T* allocate(std::size_t n) {
+    if (n * sizeof(T) <= limits::k_park_slot && alignof(T) <= alignof(std::max_align_t))
+      return reinterpret_cast<T*>(slot);
+    return std::allocator<T>().allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (reinterpret_cast<std::byte*>(p) != slot) std::allocator<T>().deallocate(p, n);
+  }
+  template <class U>
+  bool operator==(const ParkSlotAllocator<U>& other) const noexcept {
+    return slot == other.slot;
+  }
+};
+
+}  // namespace
+
 void Session::park(std::unique_ptr<Session> self) {
   Session& s = *self;
   if (s.killed_ || s.shutdown_requested_) {
@@ -1161,12 +1191,15 @@ void Session::park(std::unique_ptr<Session> self) {
   if (s.prepared_->holds_nothing()) s.prepared_.reset();
   std::string().swap(s.scratch_);
   std::string().swap(s.state_rewrite_);
+  if (!s.park_slot_) s.park_slot_ = std::make_unique<std::byte[]>(limits::k_park_slot);
+  ParkSlotAllocator<std::byte> slot(s.park_slot_.get());
   auto& socket = s.client_.socket();
   // The wait re-arms the descriptor (EPOLL_CTL_MOD), so input that arrived since the cancelled read still wakes it.
-  socket.async_wait(net::Socket::wait_read, [self = std::move(self)](const boost::system::error_code&) mutable {
-    auto ex = self->client_.executor();
-    asio::co_spawn(ex, unpark(std::move(self)), asio::detached);
-  });
+  socket.async_wait(net::Socket::wait_read,
+                    asio::bind_allocator(slot, [self = std::move(self)](const boost::system::error_code&) mutable {
+                      auto ex = self->client_.executor();
+                      asio::co_spawn(ex, unpark(std::move(self)), asio::detached);
+                    }));
 }
 
 // A parked session's way back: input, EOF, or a cancel (kill, shutdown) ended its wait. The relay starts again and

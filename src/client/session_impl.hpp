@@ -186,6 +186,9 @@ class Session {
   bool idle_reading_ = false;    // pump_client waits for the client in its inbox read (the last read drained)
   bool park_requested_ = false;  // try_park() cancelled that read
   bool parked_ = false;          // pump_client ended for the park; the relay unwinds without an end_
+  // The park's wait operation lives here (see park()): allocated afresh at each park, it would land among the
+  // relay frames just freed and keep their pages resident.
+  std::unique_ptr<std::byte[]> park_slot_;
 };
 
 }  // namespace pgweir::client
