@@ -4,7 +4,7 @@
 Speaks just enough of the v3 protocol: StartupMessage, then trust / cleartext / md5 / SCRAM-SHA-256
 authentication, until ReadyForQuery. Non-blocking sockets on one selector, at most --window logins in
 flight at once (so the listen backlog never overflows). When every connection has either reached
-ReadyForQuery or failed, prints one line "READY ok=<n> failed=<n> seconds=<s>" to stdout (and to
+ReadyForQuery or failed (and, with --query, has run one query), prints one line "READY ok=<n> failed=<n> seconds=<s>" to stdout (and to
 --ready-file), then holds the connections open until SIGTERM/SIGINT or --hold seconds pass.
 Standard library only.
 """
@@ -116,6 +116,8 @@ def main():
     p.add_argument("--timeout", type=float, default=120, help="give up on logins after this many seconds")
     p.add_argument("--hold", type=float, default=300, help="exit after holding this many seconds")
     p.add_argument("--ready-file", default="")
+    p.add_argument("--query", action="store_true",
+                   help="after all logins, each client runs one query (SELECT 1) before READY is reported")
     args = p.parse_args()
 
     stop = []
@@ -178,6 +180,33 @@ def main():
     failed += pending
     if pending:
         errors["login timed out"] = pending
+    if args.query and not stop:
+        # One query on every client, all sent before any answer is read, then each waits for its ReadyForQuery.
+        alive = []
+        for c in ok:
+            try:
+                c.sock.setblocking(True)
+                c.sock.settimeout(max(1.0, args.timeout - (time.monotonic() - started)))
+                c.sock.sendall(msg(b"Q", b"SELECT 1\0"))
+                alive.append(c)
+            except OSError as e:
+                failed += 1
+                errors["query: " + str(e)[:100]] = errors.get("query: " + str(e)[:100], 0) + 1
+                c.sock.close()
+        ok = []
+        for c in alive:
+            try:
+                c.inbuf, c.state = b"", "login"
+                while c.state != "ready":
+                    data = c.sock.recv(65536)
+                    if not data:
+                        raise RuntimeError("connection closed during the query")
+                    c.feed(data)
+                ok.append(c)
+            except (OSError, RuntimeError) as e:
+                failed += 1
+                errors["query: " + str(e)[:100]] = errors.get("query: " + str(e)[:100], 0) + 1
+                c.sock.close()
     line = "READY ok=%d failed=%d seconds=%.2f" % (len(ok), failed, time.monotonic() - started)
     print(line, flush=True)
     for err, n in sorted(errors.items(), key=lambda kv: -kv[1])[:5]:

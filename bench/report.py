@@ -178,18 +178,21 @@ def idle_section(d):
         return ""
     out = ["## c. Memory per idle client", "",
            "Fresh proxy, warmed with its 10 server connections; N clients log in (SCRAM) and stay idle. "
+           "`idle`: RSS read 1 s after the last login. `busy`: each client then runs one query (SELECT 1), and RSS "
+           "is read BUSY_SETTLE seconds later (default 4; pgweir parks a client idle for `client_park_after`, 2 s). "
            "KB/client = (VmRSS after − VmRSS before) / clients logged in; median over repetitions. "
            "Direct PostgreSQL would need one backend process per client (not measured).", ""]
     rows = []
-    for n in sorted({k[2] for k in keys}):
-        var = "idle%d" % n
-        r = [n]
-        for t in ("pgbouncer", "pgweir"):
-            r += [d.cell("c", var, n, t, "kb_per_client", 2), d.cell("c", var, n, t, "rss_before_kb"),
-                  d.cell("c", var, n, t, "rss_after_kb"), d.cell("c", var, n, t, "clients_ok")]
-        r.append(ratio(d.median("c", var, n, "pgweir", "kb_per_client"), d.median("c", var, n, "pgbouncer", "kb_per_client")))
-        rows.append(r)
-    out.append(table(["clients", "pgbouncer KB/client", "pgbouncer RSS before KB", "pgbouncer RSS after KB", "pgbouncer logged in",
+    for variant in ("idle", "busy"):
+        for n in sorted({k[2] for k in keys if k[1] == "%s%d" % (variant, k[2])}):
+            var = "%s%d" % (variant, n)
+            r = [variant, n]
+            for t in ("pgbouncer", "pgweir"):
+                r += [d.cell("c", var, n, t, "kb_per_client", 2), d.cell("c", var, n, t, "rss_before_kb"),
+                      d.cell("c", var, n, t, "rss_after_kb"), d.cell("c", var, n, t, "clients_ok")]
+            r.append(ratio(d.median("c", var, n, "pgweir", "kb_per_client"), d.median("c", var, n, "pgbouncer", "kb_per_client")))
+            rows.append(r)
+    out.append(table(["variant", "clients", "pgbouncer KB/client", "pgbouncer RSS before KB", "pgbouncer RSS after KB", "pgbouncer logged in",
                       "pgweir KB/client", "pgweir RSS before KB", "pgweir RSS after KB", "pgweir logged in", "pgweir/pgbouncer"], rows))
     return "\n".join(out) + "\n"
 

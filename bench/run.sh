@@ -46,6 +46,9 @@ else
   : "${G_CLIENTS:=$CLIENTS}"
 fi
 : "${RATE:=2000}"
+# (c) busy variant: seconds between the clients' one query and the RSS reading (pgweir parks clients idle for
+# server.client_park_after, 2 s by default).
+: "${BUSY_SETTLE:=4}"
 [[ -n "$opt_reps" ]] && REPS=$opt_reps
 [[ -n "$opt_duration" ]] && DURATION=$opt_duration
 want() { [[ ",$only," == *",$1,"* ]]; }
@@ -320,39 +323,44 @@ if want g; then
 fi
 
 if want c; then
-  log "== c. memory per idle client: [$IDLE_COUNTS] idle logged-in clients"
+  log "== c. memory per idle client: [$IDLE_COUNTS] idle logged-in clients (idle: logged in only; busy: one query each, then idle ${BUSY_SETTLE}s)"
   stop_proxies
   for n in $IDLE_COUNTS; do
-    for ((rep = 1; rep <= REPS; rep++)); do
-      for t in $(rotate "$rep" pgbouncer pgweir); do
-        # a fresh proxy per measurement, warmed up with its server connections open
-        if [[ "$t" == pgbouncer ]]; then start_pgbouncer pgbouncer scram-sha-256 disable; else start_pgweir pgweir scram-sha-256 disable 0; fi
-        target_env "$t" "$PG_BIN/pgbench" -n -S -c 10 -j 2 -t 20 >/dev/null 2>&1 || true
-        sleep 1
-        before=$(rss_kb "${TPID[$t]}")
-        ready=$BENCH_TMP/idle.ready
-        rm -f "$ready"
-        (ulimit -n "$NOFILE"; exec python3 "$here/idle_clients.py" --port "${TPORT[$t]}" --password bench -n "$n" \
-          --ready-file "$ready" --timeout 120 --hold 300) >"$RESULTS/raw/c_idle_${n}_${t}_r$rep.log" 2>&1 &
-        hpid=$!
-        BG_PIDS+=("$hpid")
-        for _ in $(seq 1 1300); do [[ -f "$ready" ]] && break; kill -0 "$hpid" 2>/dev/null || break; sleep 0.1; done
-        sleep 1
-        after=$(rss_kb "${TPID[$t]}")
-        ok=$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' "$ready" 2>/dev/null || echo 0)
-        kill -TERM "$hpid" 2>/dev/null || true
-        wait "$hpid" 2>/dev/null || true
-        csv_row c "idle$n" "$n" "$t" "$rep" rss_before_kb "$before"
-        csv_row c "idle$n" "$n" "$t" "$rep" rss_after_kb "$after"
-        csv_row c "idle$n" "$n" "$t" "$rep" clients_ok "${ok:-0}"
-        if [[ "${ok:-0}" -gt 0 ]]; then
-          csv_row c "idle$n" "$n" "$t" "$rep" status ok
-          csv_row c "idle$n" "$n" "$t" "$rep" kb_per_client "$(awk -v a="$after" -v b="$before" -v n="$ok" 'BEGIN {printf "%.2f", (a - b) / n}')"
-        else
-          csv_row c "idle$n" "$n" "$t" "$rep" status fail
-        fi
-        log "  c idle$n $t rep $rep: $(cat "$ready" 2>/dev/null || echo 'no READY'); RSS $before -> $after KB"
-        stop_target "$t"
+    for variant in idle busy; do
+      query=()
+      settle=1
+      if [[ "$variant" == busy ]]; then query=(--query); settle=$BUSY_SETTLE; fi
+      for ((rep = 1; rep <= REPS; rep++)); do
+        for t in $(rotate "$rep" pgbouncer pgweir); do
+          # a fresh proxy per measurement, warmed up with its server connections open
+          if [[ "$t" == pgbouncer ]]; then start_pgbouncer pgbouncer scram-sha-256 disable; else start_pgweir pgweir scram-sha-256 disable 0; fi
+          target_env "$t" "$PG_BIN/pgbench" -n -S -c 10 -j 2 -t 20 >/dev/null 2>&1 || true
+          sleep 1
+          before=$(rss_kb "${TPID[$t]}")
+          ready=$BENCH_TMP/idle.ready
+          rm -f "$ready"
+          (ulimit -n "$NOFILE"; exec python3 "$here/idle_clients.py" --port "${TPORT[$t]}" --password bench -n "$n" \
+            "${query[@]}" --ready-file "$ready" --timeout 120 --hold 300) >"$RESULTS/raw/c_${variant}_${n}_${t}_r$rep.log" 2>&1 &
+          hpid=$!
+          BG_PIDS+=("$hpid")
+          for _ in $(seq 1 1300); do [[ -f "$ready" ]] && break; kill -0 "$hpid" 2>/dev/null || break; sleep 0.1; done
+          sleep "$settle"
+          after=$(rss_kb "${TPID[$t]}")
+          ok=$(sed -n 's/.*ok=\([0-9]*\).*/\1/p' "$ready" 2>/dev/null || echo 0)
+          kill -TERM "$hpid" 2>/dev/null || true
+          wait "$hpid" 2>/dev/null || true
+          csv_row c "$variant$n" "$n" "$t" "$rep" rss_before_kb "$before"
+          csv_row c "$variant$n" "$n" "$t" "$rep" rss_after_kb "$after"
+          csv_row c "$variant$n" "$n" "$t" "$rep" clients_ok "${ok:-0}"
+          if [[ "${ok:-0}" -gt 0 ]]; then
+            csv_row c "$variant$n" "$n" "$t" "$rep" status ok
+            csv_row c "$variant$n" "$n" "$t" "$rep" kb_per_client "$(awk -v a="$after" -v b="$before" -v n="$ok" 'BEGIN {printf "%.2f", (a - b) / n}')"
+          else
+            csv_row c "$variant$n" "$n" "$t" "$rep" status fail
+          fi
+          log "  c $variant$n $t rep $rep: $(cat "$ready" 2>/dev/null || echo 'no READY'); RSS $before -> $after KB"
+          stop_target "$t"
+        done
       done
     done
   done
