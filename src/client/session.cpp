@@ -163,7 +163,6 @@ void ParkingLot::link(Session* s) {
   if (head_) head_->lot_prev_ = s;
   head_ = s;
   s->linked_ = true;
-  ++serving_;
 }
 
 void ParkingLot::unlink(Session* s) {
@@ -176,7 +175,6 @@ void ParkingLot::unlink(Session* s) {
   if (s->lot_next_) s->lot_next_->lot_prev_ = s->lot_prev_;
   s->lot_prev_ = s->lot_next_ = nullptr;
   s->linked_ = false;
-  --serving_;
 }
 
 void ParkingLot::sweep(net::TimePoint now) {
@@ -1134,15 +1132,14 @@ net::Task<void> Session::keep_serving() {
   }
 }
 
-bool Session::try_park(net::TimePoint now) {
+void Session::try_park(net::TimePoint now) {
   if (!idle_reading_ || park_requested_ || lease_ || attaching_ || end_ || release_requested_ || killed_ ||
       shutdown_requested_)
-    return false;
-  if (now - last_client_io_ < settings_->config->server.client_park_after) return false;
+    return;
+  if (now - last_client_io_ < settings_->config->server.client_park_after) return;
   park_requested_ = true;
   boost::system::error_code ignored;
   client_.socket().cancel(ignored);  // pump_client's idle read ends with operation_aborted and sees the request
-  return true;
 }
 
 namespace {

@@ -73,8 +73,8 @@ class Session {
   // Whether this session parks when idle (plain connection, transaction or statement mode, no timeouts to watch).
   bool may_park();
   static net::Task<void> unpark(std::unique_ptr<Session> self);
-  // Asks pump_client to end its idle read and park; false when the session is not parked now.
-  bool try_park(net::TimePoint now);
+  // Asks pump_client to end its idle read and park, when the session is idle and has been quiet long enough.
+  void try_park(net::TimePoint now);
   // What follows serving: the server (if any) goes back clean or is closed; the one log line.
   net::Task<void> wind_up();
   void count_login(bool logged_in);

@@ -101,14 +101,12 @@ class ParkingLot {
   // Parks the sessions on this lot that are idle and have been quiet for their client_park_after. Called every
   // limits::k_park_sweep_period on the lot's loop; hands freed memory back to the system after parks.
   void sweep(net::TimePoint now);
-  std::size_t serving() const { return serving_; }
 
  private:
   friend class Session;
   void link(Session* s);
   void unlink(Session* s);
   Session* head_ = nullptr;
-  std::size_t serving_ = 0;       // sessions linked (serving, not parked)
   std::size_t parked_since_trim_ = 0;
   net::TimePoint last_trim_{};
 };
