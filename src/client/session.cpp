@@ -246,7 +246,8 @@ void Session::on_kill() {
 }
 
 bool Session::server_clean() const {
-  return pending_ == 0 && !unsynced_ && !in_copy_ && from_client_.at_boundary() && from_server_.at_boundary();
+  return pending_ == 0 && !unsynced_ && !in_copy_ &&
+         (!buf_ || (buf_->from_client.at_boundary() && buf_->from_server.at_boundary()));
 }
 
 net::Task<bool> Session::sync_parameters() {
@@ -394,7 +395,7 @@ net::Task<void> Session::detach() {
     clean = ok && lease_->transaction_status() == 'I';
     lease_->prepared().clear();  // a reset (DISCARD ALL) also ends prepared statements
   }
-  from_server_.release_memory();
+  buf_->from_server.release_memory();
   if (clean) {
     lease_.give_back();
   } else {
@@ -418,7 +419,7 @@ bool Session::detach_now() {
     return false;
   if ((mode_ == config::PoolMode::session || pinned_) && !release_requested_ && !pool_settings_.reset_query.empty())
     return false;
-  from_server_.release_memory();
+  buf_->from_server.release_memory();
   lease_.give_back();
   reset_relay_state();
   return true;
@@ -430,8 +431,10 @@ void Session::reset_relay_state() {
   in_copy_ = false;
   release_requested_ = false;
   if (prepared_) prepared_->reset_in_flight();
-  from_client_ = net::StreamScanner();
-  from_server_ = net::StreamScanner();
+  if (buf_) {
+    buf_->from_client = net::StreamScanner();
+    buf_->from_server = net::StreamScanner();
+  }
 }
 
 namespace {
@@ -496,12 +499,12 @@ net::Task<net::ErrorCode> Session::write_to_server(const net::Segments& out, std
   co_return co_await write_segments(lease_->transport(), out, done);
 }
 
-// What forward_to_server() left in spill_, in a frame of its own that exists only while it waits.
+// What forward_to_server() left in buf_->spill, in a frame of its own that exists only while it waits.
 net::Task<net::ErrorCode> Session::write_spill_to_server() {
   net::Segments rest;
-  rest.push_back(spill_);
+  rest.push_back(buf_->spill);
   auto ec = co_await write_to_server(rest, 0);
-  std::string().swap(spill_);
+  std::string().swap(buf_->spill);
   co_return ec;
 }
 
@@ -530,7 +533,7 @@ struct Session::ClientHooks {
     }
     return s.prepared_->on_client_message(tag, whole, *s.lease_);
   }
-  std::string_view replacement() { return replaced_state ? std::string_view(s.state_rewrite_) : s.prepared_->replacement(); }
+  std::string_view replacement() { return replaced_state ? std::string_view(s.buf_->state_rewrite) : s.prepared_->replacement(); }
   void on_passthrough(char tag, std::uint32_t) {
     s.account_client_message(tag);
     s.prepared_->on_client_passthrough(tag);
@@ -538,10 +541,10 @@ struct Session::ClientHooks {
 };
 
 // Client input through the scanner to the server, without a coroutine: one gathered write usually takes it all;
-// what the socket does not take is copied to spill_ for pump_client to write. False when the relay ends (end_ set).
+// what the socket does not take is copied to buf_->spill for pump_client to write. False when the relay ends (end_ set).
 bool Session::forward_to_server(std::string_view input, ClientHooks& hooks) {
   net::Segments out;
-  if (const char* err = from_client_.feed(input, hooks, out)) {
+  if (const char* err = buf_->from_client.feed(input, hooks, out)) {
     close_detail_ = err;
     stop(CloseReason::protocol_violation);
     return false;
@@ -558,7 +561,7 @@ bool Session::forward_to_server(std::string_view input, ClientHooks& hooks) {
       done -= seg.size();
       continue;
     }
-    spill_.append(seg.substr(done));
+    buf_->spill.append(seg.substr(done));
     done = 0;
   }
   return true;
@@ -582,19 +585,19 @@ net::Task<void> Session::pump_client() {
       co_return;
     }
     std::string_view input;
-    if (!carry_.empty()) {
-      input = carry_;
-      drained = carry_.size() < chunk.size();
+    if (!buf_->carry.empty()) {
+      input = buf_->carry;
+      drained = buf_->carry.size() < chunk.size();
     } else if (inbox_len_ > 0) {
-      input = std::string_view(inbox_->data(), inbox_len_);  // read while no server was attached
-      drained = inbox_len_ < inbox_->size();
+      input = std::string_view(buf_->inbox.data(), inbox_len_);  // read while no server was attached
+      drained = inbox_len_ < buf_->inbox.size();
     } else {
-      std::span<char> buffer(*inbox_);
+      std::span<char> buffer(buf_->inbox);
       if (!drained) {
         chunk.acquire();
         buffer = std::span<char>(chunk.data(), chunk.size());
       }
-      idle_reading_ = buffer.data() == inbox_->data();  // try_park() also wants no server attached
+      idle_reading_ = buffer.data() == buf_->inbox.data();  // try_park() also wants no server attached
       auto [ec, n] = co_await client_.receive(buffer.data(), buffer.size());
       idle_reading_ = false;
       if (ec) {
@@ -614,10 +617,10 @@ net::Task<void> Session::pump_client() {
       drained = n < buffer.size();
       if (relay_stopping()) {
         // The read completed as the server was being released: these bytes open the next transaction.
-        if (buffer.data() == inbox_->data()) {
+        if (buffer.data() == buf_->inbox.data()) {
           inbox_len_ = n;
         } else {
-          carry_.assign(buffer.data(), n);
+          buf_->carry.assign(buffer.data(), n);
         }
         co_return;
       }
@@ -657,11 +660,11 @@ net::Task<void> Session::pump_client() {
         stop(reason_);
         co_return;
       }
-      server_wake_->cancel();  // pump_server waits for a server to read from
+      buf_->wake.cancel();  // pump_server waits for a server to read from
     }
     pool_->cells().bytes_received.inc(input.size());
     if (!forward_to_server(input, hooks)) co_return;
-    if (!spill_.empty()) {
+    if (!buf_->spill.empty()) {
       // The socket did not take it all at once: the rest goes through the waiting path.
       auto ec = co_await write_spill_to_server();
       if (ec) {
@@ -671,8 +674,8 @@ net::Task<void> Session::pump_client() {
     }
     prepared_->chunk_written();
     // What was fed is forwarded: the buffers are free again.
-    if (!carry_.empty()) {
-      std::string().swap(carry_);
+    if (!buf_->carry.empty()) {
+      std::string().swap(buf_->carry);
     } else {
       inbox_len_ = 0;
     }
@@ -713,8 +716,8 @@ std::optional<net::Verdict> Session::check_session_state(char tag, std::string_v
                       "'pgweir: this statement would leave session state (" + std::string(*reason) +
                       ") on a shared server connection; it is refused in transaction pooling mode "
                       "(pool.session_state = error)'; END$pgweir$";
-  state_rewrite_.clear();
-  state_rewrite_ += tag;
+  buf_->state_rewrite.clear();
+  buf_->state_rewrite += tag;
   std::string msg_body;
   if (tag == fe::Parse) {
     msg_body.push_back('\0');  // unnamed: nothing of it is kept
@@ -726,11 +729,11 @@ std::optional<net::Verdict> Session::check_session_state(char tag, std::string_v
     msg_body.push_back('\0');
   }
   auto len = static_cast<std::uint32_t>(msg_body.size() + 4);
-  state_rewrite_ += static_cast<char>(len >> 24);
-  state_rewrite_ += static_cast<char>(len >> 16);
-  state_rewrite_ += static_cast<char>(len >> 8);
-  state_rewrite_ += static_cast<char>(len);
-  state_rewrite_ += msg_body;
+  buf_->state_rewrite += static_cast<char>(len >> 24);
+  buf_->state_rewrite += static_cast<char>(len >> 16);
+  buf_->state_rewrite += static_cast<char>(len >> 8);
+  buf_->state_rewrite += static_cast<char>(len);
+  buf_->state_rewrite += msg_body;
   prepared_->on_client_passthrough(tag);
   return net::Verdict::replace;
 }
@@ -789,12 +792,12 @@ void Session::end_query(char status) {
 // one. The per-server state lives in relay_server()'s frame, which exists only while a server is attached.
 // It runs as a coroutine of its own beside relay()'s pump_client. Whichever pump ends first wakes the other: this
 // one by cancelling what pump_client may be waiting on (its read from the client, a write to the server), which
-// then sees relay_stopping(); relay() waits on server_wake_ for this one.
+// then sees relay_stopping(); relay() waits on buf_->wake for this one.
 net::Task<void> Session::pump_server() {
   for (;;) {
     while (!lease_ && !end_ && client_pumping_) {
-      server_wake_->expires_at(net::TimePoint::max());
-      co_await server_wake_->async_wait(net::use_tuple);
+      buf_->wake.expires_at(net::TimePoint::max());
+      co_await buf_->wake.async_wait(net::use_tuple);
     }
     if (!lease_) break;
     bool released = co_await relay_server();
@@ -806,7 +809,7 @@ net::Task<void> Session::pump_server() {
     client_.socket().cancel(ignored);
     if (lease_) lease_->transport().socket().cancel(ignored);
   } else {
-    server_wake_->cancel();
+    buf_->wake.cancel();
   }
 }
 
@@ -870,7 +873,7 @@ net::Task<bool> Session::relay_server() {
       co_return false;
     }
     out.clear();
-    if (const char* err = from_server_.feed(std::string_view(chunk.data(), n), hooks, out)) {
+    if (const char* err = buf_->from_server.feed(std::string_view(chunk.data(), n), hooks, out)) {
       close_detail_ = std::string("server: ") + err;
       stop(CloseReason::server_closed);
       co_return false;
@@ -981,8 +984,8 @@ net::Task<void> Session::relay() {
       boost::system::error_code ignored;
       if (lease_) lease_->transport().socket().cancel(ignored);
       client_.socket().cancel(ignored);
-      server_wake_->expires_after(std::chrono::milliseconds(50));  // also cancels pump_server's wait on it
-      co_await server_wake_->async_wait(net::use_tuple);
+      buf_->wake.expires_after(std::chrono::milliseconds(50));  // also cancels pump_server's wait on it
+      co_await buf_->wake.async_wait(net::use_tuple);
     }
     if (end_) {
       parked_ = false;
@@ -1057,6 +1060,7 @@ net::Task<bool> Session::admit() {
   }
   pool_settings_ = pool_->settings();
   make_tracker();
+  buf_ = std::make_unique<RelayBuffers>(client_.executor());
   pool_->client_joined();
   joined_ = true;
   mode_ = pool_settings_.mode;
@@ -1118,8 +1122,7 @@ void Session::make_tracker() {
 net::Task<void> Session::keep_serving() {
   // What the relay needs, made again after a park.
   if (!prepared_) make_tracker();
-  if (!inbox_) inbox_ = std::make_unique<Inbox>();
-  if (!server_wake_) server_wake_ = std::make_unique<asio::steady_timer>(client_.executor());
+  if (!buf_) buf_ = std::make_unique<RelayBuffers>(client_.executor());
   if (may_park()) lot_->link(this);
   auto reason = co_await serve();
   if (lot_) lot_->unlink(this);
@@ -1183,11 +1186,9 @@ void Session::park(std::unique_ptr<Session> self) {
   if (s.lot_) ++s.lot_->parked_since_trim_;
   // What an idle client does not need; keep_serving() makes it again. A pool waiter is made at the next wait.
   s.waiter_.reset();
-  s.inbox_.reset();  // empty: the park came from a read that took nothing
-  s.server_wake_.reset();
+  s.buf_.reset();  // at a boundary, the inbox empty: the park came from a read that took nothing
   if (s.prepared_->holds_nothing()) s.prepared_.reset();
   std::string().swap(s.scratch_);
-  std::string().swap(s.state_rewrite_);
   if (!s.park_slot_) s.park_slot_ = std::make_unique<std::byte[]>(limits::k_park_slot);
   ParkSlotAllocator<std::byte> slot(s.park_slot_.get());
   auto& socket = s.client_.socket();

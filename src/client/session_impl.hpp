@@ -101,7 +101,6 @@ class Session {
   // Transaction mode: SQL that would leave session state on the server. Returns the verdict for the message.
   bool watches_session_state(char tag, std::uint32_t length) const;
   std::optional<net::Verdict> check_session_state(char tag, std::string_view whole);
-  std::string state_rewrite_;
   void end_query(char status);
   void stop(CloseReason r) {
     if (!end_) end_ = r;
@@ -140,8 +139,6 @@ class Session {
   std::shared_ptr<const server::ParameterSet> believed_;  // parameter values the client has been told
 
   // Relay state.
-  net::StreamScanner from_client_;
-  net::StreamScanner from_server_;
   // Made at admission; a parked session that holds no statements drops it (make_tracker() when it is back).
   std::unique_ptr<PreparedTracker> prepared_;
   void make_tracker();
@@ -161,17 +158,23 @@ class Session {
   bool query_cancelled_ = false;
   bool attaching_ = false;
   std::shared_ptr<pool::Waiter> waiter_;  // this client's place in its pool's queue, made at its first wait
-  // Bytes read from the client that no server has seen yet: the relay's idle read lands in the inbox (sized for
-  // the typical OLTP message batch, so a read there usually drains the socket); `carry_` holds the rare larger
-  // read that completed while the server was being released.
-  // The inbox and server_wake_ exist while the session serves (keep_serving()), not while it is parked.
-  using Inbox = std::array<char, limits::k_client_inbox>;
-  std::unique_ptr<Inbox> inbox_;
+  // What only a serving session needs: made at admission and by keep_serving(), dropped while it is parked.
+  struct RelayBuffers {
+    explicit RelayBuffers(net::Executor ex) : wake(std::move(ex)) {}
+    // Bytes read from the client that no server has seen yet: the relay's idle read lands in the inbox (sized for
+    // the typical OLTP message batch, so a read there usually drains the socket); `carry` holds the rare larger
+    // read that completed while the server was being released.
+    std::array<char, limits::k_client_inbox> inbox;
+    net::StreamScanner from_client;
+    net::StreamScanner from_server;
+    std::string carry;
+    std::string spill;          // what the server socket did not take at once (forward_to_server)
+    std::string state_rewrite;  // a statement refused for session state, rewritten (check_session_state)
+    // pump_server waits on it for the next server; relay() waits on it for pump_server to end.
+    net::asio::steady_timer wake;
+  };
+  std::unique_ptr<RelayBuffers> buf_;
   std::size_t inbox_len_ = 0;
-  std::string carry_;
-  std::string spill_;  // what the server socket did not take at once (forward_to_server)
-  // pump_server waits on it for the next server; relay() waits on it for pump_server to end.
-  std::unique_ptr<net::asio::steady_timer> server_wake_;
   bool client_pumping_ = false;  // pump_client is running (relay())
   bool server_pumping_ = false;  // pump_server is running
   bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
