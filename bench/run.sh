@@ -9,6 +9,7 @@
 # Env: PGWEIR=path   use this pgweir binary instead of building a Release one in build-bench/
 #      CLIENTS="1 10 100 1000" MODES="simple extended prepared" TLS_CLIENTS="10 100" IDLE_COUNTS="1000 10000"
 #      STREAM_ROWS="10000 1000000" G_CLIENTS=… G_MODES="simple extended" RATE=2000 SCALE=10 STRACE_TX=2000
+#      BUSY_SETTLE=4 (seconds between the busy clients' query and the RSS reading in c)
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
 set -euo pipefail
