@@ -1061,6 +1061,7 @@ net::Task<bool> Session::admit() {
   pool_settings_ = pool_->settings();
   make_tracker();
   buf_ = std::make_unique<RelayBuffers>(client_.executor());
+  lot_ = ParkingLot::current();  // this event loop's (null outside a worker: such a session never parks)
   pool_->client_joined();
   joined_ = true;
   mode_ = pool_settings_.mode;
@@ -1103,8 +1104,7 @@ net::Task<void> Session::serve_pool() {
   co_await keep_serving();
 }
 
-bool Session::may_park() {
-  if (!lot_) lot_ = ParkingLot::current();
+bool Session::may_park() const {
   const auto& server = settings_->config->server;
   // Parking is for plain connections (a TLS connection may hold decrypted input a socket wait would not see) in
   // transaction and statement mode, without a watchdog (whose timer would need a wait of its own).

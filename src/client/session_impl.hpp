@@ -71,7 +71,7 @@ class Session {
   // serve() until the session ends or parks: the first time from serve_pool(), again from unpark().
   net::Task<void> keep_serving();
   // Whether this session parks when idle (plain connection, transaction or statement mode, no timeouts to watch).
-  bool may_park();
+  bool may_park() const;
   static net::Task<void> unpark(std::unique_ptr<Session> self);
   // Asks pump_client to end its idle read and park, when the session is idle and has been quiet long enough.
   void try_park(net::TimePoint now);
