@@ -1174,12 +1174,15 @@ struct ParkSlotAllocator {
 }  // namespace
 
 void Session::park(std::unique_ptr<Session> self) {
+  auto resume = [](std::unique_ptr<Session> session) {
+    auto ex = session->client_.executor();
+    asio::co_spawn(ex, unpark(std::move(session)), asio::detached);
+  };
   Session& s = *self;
   if (s.killed_ || s.shutdown_requested_) {
     // A kill or shutdown that came while the relay unwound (or during the login) found no read to cancel, and
     // would not end this wait either: the session goes back at once and pump_client sees it.
-    auto ex = s.client_.executor();
-    asio::co_spawn(ex, unpark(std::move(self)), asio::detached);
+    resume(std::move(self));
     return;
   }
   s.env_.router.metrics().client_parks.with().inc();
@@ -1194,9 +1197,8 @@ void Session::park(std::unique_ptr<Session> self) {
   auto& socket = s.client_.socket();
   // The wait re-arms the descriptor (EPOLL_CTL_MOD), so input that arrived since the cancelled read still wakes it.
   socket.async_wait(net::Socket::wait_read,
-                    asio::bind_allocator(slot, [self = std::move(self)](const boost::system::error_code&) mutable {
-                      auto ex = self->client_.executor();
-                      asio::co_spawn(ex, unpark(std::move(self)), asio::detached);
+                    asio::bind_allocator(slot, [resume, self = std::move(self)](const boost::system::error_code&) mutable {
+                      resume(std::move(self));
                     }));
 }
 
