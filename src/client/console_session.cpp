@@ -16,7 +16,7 @@ namespace fe = protocol::frontend;
 net::Task<void> Session::serve_console() {
   const auto& admins = settings_->config->admin;
   auto listed = [&](const std::vector<std::string>& users) {
-    return std::find(users.begin(), users.end(), user_) != users.end();
+    return std::find(users.begin(), users.end(), user()) != users.end();
   };
   admin::Role role;
   if (listed(admins.users)) {
@@ -25,15 +25,16 @@ net::Task<void> Session::serve_console() {
     role = admin::Role::stats;
   } else {
     co_await fail(CloseReason::auth_failed, "28000",
-                  "user \"" + user_ + "\" is not in admin.users or admin.stats_users: no access to the console");
+                  "user \"" + user() + "\" is not in admin.users or admin.stats_users: no access to the console");
     co_return;
   }
   if (!env_.inventory) {
     co_await fail(CloseReason::server_unavailable, "55000", "the admin console is not available");
     co_return;
   }
-  id_ = env_.registry.add(this, client_.executor(), make_info());
-  log::info("client_login", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},
+  welcome_info();
+  id_ = env_.registry.add(this);
+  log::info("client_login", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
                              {"console", role == admin::Role::admin ? "admin" : "stats"}});
 
   scratch_.clear();

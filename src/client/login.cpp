@@ -140,13 +140,13 @@ net::Task<bool> Session::negotiate() {
     co_return false;
   }
   if (const auto* u = startup_.find("user"); u && !u->empty()) {
-    user_ = *u;
+    info_->user = *u;
   } else {
     co_await fail(CloseReason::protocol_violation, "28000", "no PostgreSQL user name specified in startup packet");
     co_return false;
   }
   const auto* db = startup_.find("database");
-  database_ = db && !db->empty() ? *db : user_;
+  info_->database = db && !db->empty() ? *db : info_->user;
 
   // Protocol 3.x with x > 0, or _pq_ options: answer with what we speak (3.0) and no options.
   std::vector<std::string> unsupported;
@@ -226,7 +226,7 @@ net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
     co_return false;
   }
   if (!secret || !secret->md5 || !auth::verify_md5_response(*secret->md5, salt, *response)) {
-    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
     co_return false;
   }
   co_return true;
@@ -235,7 +235,7 @@ net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
 net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
   // An unknown user, or one with no SCRAM secret, runs the whole exchange against a mock verifier and fails at
   // the end, exactly like a wrong password.
-  auth::ScramSecret verifier = secret && secret->scram ? *secret->scram : auth::mock_scram_secret(user_);
+  auth::ScramSecret verifier = secret && secret->scram ? *secret->scram : auth::mock_scram_secret(user());
   std::optional<auth::ChannelBinding> binding;
   std::vector<std::string_view> mechanisms;
   if (client_.is_tls() && settings_->client_tls && !settings_->client_tls->end_point_hash().empty()) {
@@ -260,7 +260,7 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
   }
   auto server_first = exchange.handle_client_first(initial->mechanism, *initial->data);
   if (!server_first) {
-    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
     co_return false;
   }
   scratch_.clear();
@@ -273,7 +273,7 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
   if (!final_msg) co_return false;
   auto server_final = exchange.handle_client_final(*final_msg);
   if (!server_final || !secret || !secret->scram) {
-    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
     co_return false;
   }
   if (exchange.client_key()) credentials().scram_keys.emplace(*exchange.client_key(), secret->scram->server_key);
@@ -304,8 +304,8 @@ net::Task<bool> Session::check_client_certificate(bool cn_must_match) {
     co_await fail(CloseReason::auth_failed, "28000", "connection requires a valid client certificate");
     co_return false;
   }
-  if (cn_must_match && *cn != user_) {
-    co_await fail(CloseReason::auth_failed, "28000", "certificate authentication failed for user \"" + user_ + "\"");
+  if (cn_must_match && *cn != user()) {
+    co_await fail(CloseReason::auth_failed, "28000", "certificate authentication failed for user \"" + user() + "\"");
     co_return false;
   }
   co_return true;
@@ -336,9 +336,9 @@ static hba::ClientInfo hba_client(net::Transport& t, const std::string& database
 }
 
 net::Task<bool> Session::auth_hba(const auth::UserSecret* secret) {
-  std::string where = "host \"" + peer_.substr(0, peer_.rfind(':')) + "\", user \"" + user_ + "\", database \"" +
-                      database_ + "\", " + (client_.is_tls() ? "SSL encryption" : "no encryption");
-  const hba::Rule* rule = settings_->hba ? hba::match(*settings_->hba, hba_client(client_, database_, user_)) : nullptr;
+  std::string where = "host \"" + info_->addr + "\", user \"" + user() + "\", database \"" +
+                      database() + "\", " + (client_.is_tls() ? "SSL encryption" : "no encryption");
+  const hba::Rule* rule = settings_->hba ? hba::match(*settings_->hba, hba_client(client_, database(), user())) : nullptr;
   if (!rule) {
     co_await fail(CloseReason::auth_failed, "28000", "no pg_hba.conf entry for " + where);
     co_return false;
@@ -350,7 +350,7 @@ net::Task<bool> Session::auth_hba(const auth::UserSecret* secret) {
     case hba::Method::trust:
       // As auth.method = "trust": with a users_file, only the users it lists.
       if (settings_->users && !secret) {
-        co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+        co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
         co_return false;
       }
       co_return true;
@@ -373,7 +373,7 @@ net::Task<bool> Session::authenticate() {
   if (cfg.tls.mode == config::TlsMode::verify_ca || cfg.tls.mode == config::TlsMode::verify_full) {
     if (!co_await check_client_certificate(cfg.tls.mode == config::TlsMode::verify_full)) co_return false;
   }
-  const auth::UserSecret* secret = settings_->users ? settings_->users->find(user_) : nullptr;
+  const auth::UserSecret* secret = settings_->users ? settings_->users->find(user()) : nullptr;
   if (secret) {
     if (secret->is_plain()) credentials().password = secret->text;
     credentials().md5_secret = secret->md5;
@@ -383,7 +383,7 @@ net::Task<bool> Session::authenticate() {
     case config::AuthMethod::trust:
       // With a users_file, trust still only admits the users it lists.
       ok = !settings_->users || secret != nullptr;
-      if (!ok) co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user_));
+      if (!ok) co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
       break;
     case config::AuthMethod::md5:
       // As PostgreSQL: md5 accepts a user whose only secret is a SCRAM verifier through SCRAM.

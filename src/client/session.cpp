@@ -10,6 +10,7 @@
 
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
+#include "pgweir/core/slab.hpp"
 #include "pgweir/net/chunk_pool.hpp"
 #include "pgweir/admin/console.hpp"
 #include "session_impl.hpp"
@@ -54,6 +55,12 @@ std::optional<std::pair<std::string_view, std::string>> closing_message(CloseRea
   }
 }
 
+// What a session shares with other threads (the console, cancel requests), in one allocation.
+struct SharedRecord {
+  ClientInfo info;
+  router::CancelTarget cancel;
+};
+
 std::string duration_text(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
   return std::to_string(d.count()) + "ms";
@@ -89,11 +96,11 @@ std::string_view to_string(CloseReason r) {
 // ---------------------------------------------------------------------------------------------
 // Registry
 
-std::uint64_t Registry::add(Session* s, net::Executor ex, std::shared_ptr<ClientInfo> info) {
+std::uint64_t Registry::add(Session* s) {
   std::lock_guard lock(mutex_);
   auto id = next_id_++;
-  info->id = id;
-  sessions_.emplace(id, Entry{s, std::move(ex), std::move(info)});
+  s->info()->id = id;
+  sessions_.emplace(id, s);
   return id;
 }
 
@@ -101,12 +108,12 @@ bool Registry::with(std::uint64_t id, const std::function<void(Session&)>& fn) {
   std::lock_guard lock(mutex_);
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return false;
-  asio::post(it->second.executor, [this, id, fn] {
+  asio::post(it->second->executor(), [this, id, fn] {
     Session* s = nullptr;
     {
       std::lock_guard inner(mutex_);
       auto found = sessions_.find(id);
-      if (found != sessions_.end()) s = found->second.session;
+      if (found != sessions_.end()) s = found->second;
     }
     if (s) fn(*s);
   });
@@ -117,7 +124,7 @@ std::vector<std::shared_ptr<const ClientInfo>> Registry::clients() const {
   std::lock_guard lock(mutex_);
   std::vector<std::shared_ptr<const ClientInfo>> out;
   out.reserve(sessions_.size());
-  for (const auto& [id, e] : sessions_) out.push_back(e.info);
+  for (const auto& [id, s] : sessions_) out.push_back(s->info());
   return out;
 }
 
@@ -133,14 +140,14 @@ std::size_t Registry::size() const {
 
 void Registry::for_each(const std::function<void(Session&)>& fn) {
   std::lock_guard lock(mutex_);
-  for (auto& [id, e] : sessions_) {
+  for (auto& [id, session] : sessions_) {
     // Runs on the session's own thread; it is looked up again there, since it may have ended meanwhile.
-    asio::post(e.executor, [this, id = id, fn] {
+    asio::post(session->executor(), [this, id = id, fn] {
       Session* s = nullptr;
       {
         std::lock_guard inner(mutex_);
         auto it = sessions_.find(id);
-        if (it != sessions_.end()) s = it->second.session;
+        if (it != sessions_.end()) s = it->second;
       }
       if (s) fn(*s);
     });
@@ -197,29 +204,35 @@ void kill(Session& s) { s.on_kill(); }
 
 Session::Session(net::Transport client, SessionEnv& env)
     : client_(std::move(client)), env_(env), started_(net::Clock::now()) {
-  peer_ = net::peer_name(client_.socket());
+  // Made with the session, in the slab like the session itself (see core/slab.hpp).
+  auto shared = std::allocate_shared<SharedRecord>(core::slab::Allocator<SharedRecord>());
+  info_ = std::shared_ptr<ClientInfo>(shared, &shared->info);
+  cancel_target_ = std::shared_ptr<router::CancelTarget>(shared, &shared->cancel);
+  auto peer = net::peer_name(client_.socket());
+  auto colon = peer.rfind(':');
+  if (colon != std::string::npos) {
+    info_->addr = peer.substr(0, colon);
+    if (!info_->addr.empty() && info_->addr.front() == '[') info_->addr = info_->addr.substr(1, info_->addr.size() - 2);
+    info_->port = std::atoi(peer.c_str() + colon + 1);
+  } else {
+    info_->addr = std::move(peer);
+  }
 }
 
-std::shared_ptr<ClientInfo> Session::make_info() {
-  info_ = std::make_shared<ClientInfo>();
-  info_->user = user_;
-  info_->database = database_;
+std::string Session::peer() const {
+  if (info_->port == 0) return info_->addr;
+  auto port = std::to_string(info_->port);
+  return info_->addr.find(':') != std::string::npos ? "[" + info_->addr + "]:" + port : info_->addr + ":" + port;
+}
+
+void Session::welcome_info() {
   info_->connect_time = std::chrono::system_clock::now();
   info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
                                    info_->connect_time.time_since_epoch()).count());
   if (const auto* app = startup_.find("application_name")) info_->application_name = *app;
-  auto colon = peer_.rfind(':');
-  if (colon != std::string::npos) {
-    info_->addr = peer_.substr(0, colon);
-    if (!info_->addr.empty() && info_->addr.front() == '[') info_->addr = info_->addr.substr(1, info_->addr.size() - 2);
-    info_->port = std::atoi(peer_.c_str() + colon + 1);
-  } else {
-    info_->addr = peer_;
-  }
   if (client_.is_tls()) {
     info_->tls = std::string(SSL_get_version(client_.ssl())) + "/" + SSL_get_cipher_name(client_.ssl());
   }
-  return info_;
 }
 
 Session::~Session() {
@@ -259,7 +272,7 @@ net::Task<bool> Session::sync_parameters() {
     if (it == have.end() || it->second != value) append_set(sql, name, value);
   }
   if (sql.empty()) co_return true;
-  auto timeout = pool_settings_.connect_timeout;
+  auto timeout = pool_settings_->connect_timeout;
   auto ok = co_await lease_->run_control_query(sql, timeout.count() > 0 ? timeout : std::chrono::milliseconds(10'000));
   if (!ok) {
     log::warn("parameter_sync_failed", {{"client_id", id_}, {"server_id", lease_->id()}, {"error", ok.error().message}});
@@ -282,14 +295,11 @@ bool Session::adopt(pool::Lease lease) {
 
 void Session::attached() {
   cancel_target_->set(lease_->endpoint(), lease_->backend_key());
-  if (info_) {
-    info_->server_id.store(lease_->id(), std::memory_order_relaxed);
-    info_->state.store(ClientInfo::active, std::memory_order_relaxed);
-  }
+  info_->server_id.store(lease_->id(), std::memory_order_relaxed);
+  info_->state.store(ClientInfo::active, std::memory_order_relaxed);
 }
 
 void Session::mark_waiting(bool waiting) {
-  if (!info_) return;
   if (waiting) {
     info_->wait_started_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
                                      net::Clock::now().time_since_epoch()).count(), std::memory_order_relaxed);
@@ -317,7 +327,7 @@ net::Task<bool> Session::attach(bool first, bool woken) {
       case pool::AcquireFailure::timeout:
         co_await fail(CloseReason::pool_timeout, "53300",
                       "no server connection available in pool \"" + key.database + "/" + key.user + "\" within " +
-                          duration_text(pool_->settings().timeout) + " (pool.timeout)");
+                          duration_text(pool_->settings()->timeout) + " (pool.timeout)");
         break;
       case pool::AcquireFailure::closed:
         co_await fail(CloseReason::shutdown, "57P01", "pool \"" + key.database + "/" + key.user + "\" was closed");
@@ -368,10 +378,8 @@ net::Task<bool> Session::attach(bool first, bool woken) {
 // The client no longer has a server: cancels have no target and SHOW CLIENTS says idle.
 void Session::detached() {
   cancel_target_->clear();
-  if (info_) {
-    info_->server_id.store(0, std::memory_order_relaxed);
-    info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
-  }
+  info_->server_id.store(0, std::memory_order_relaxed);
+  info_->state.store(ClientInfo::idle, std::memory_order_relaxed);
 }
 
 net::Task<void> Session::detach() {
@@ -388,10 +396,10 @@ net::Task<void> Session::detach() {
   }
   bool clean = server_clean() && lease_->transaction_status() == 'I';
   if (clean && (mode_ == config::PoolMode::session || pinned_) && !release_requested_ &&
-      !pool_settings_.reset_query.empty()) {
+      !pool_settings_->reset_query.empty()) {
     auto timeout =
-        pool_settings_.connect_timeout.count() > 0 ? pool_settings_.connect_timeout : std::chrono::milliseconds(10'000);
-    auto ok = co_await lease_->run_control_query(pool_settings_.reset_query, timeout);
+        pool_settings_->connect_timeout.count() > 0 ? pool_settings_->connect_timeout : std::chrono::milliseconds(10'000);
+    auto ok = co_await lease_->run_control_query(pool_settings_->reset_query, timeout);
     clean = ok && lease_->transaction_status() == 'I';
     lease_->prepared().clear();  // a reset (DISCARD ALL) also ends prepared statements
   }
@@ -417,7 +425,7 @@ bool Session::detach_now() {
   detached();
   if (!lease_ || cancel_target_->cancels_in_flight() > 0 || !server_clean() || lease_->transaction_status() != 'I')
     return false;
-  if ((mode_ == config::PoolMode::session || pinned_) && !release_requested_ && !pool_settings_.reset_query.empty())
+  if ((mode_ == config::PoolMode::session || pinned_) && !release_requested_ && !pool_settings_->reset_query.empty())
     return false;
   buf_->from_server.release_memory();
   lease_.give_back();
@@ -688,7 +696,7 @@ net::Task<void> Session::pump_client() {
 }
 
 bool Session::watches_session_state(char tag, std::uint32_t length) const {
-  return mode_ != config::PoolMode::session && !pinned_ && pool_settings_.session_state != config::SessionState::allow &&
+  return mode_ != config::PoolMode::session && !pinned_ && pool_settings_->session_state != config::SessionState::allow &&
          (tag == fe::Query || tag == fe::Parse) && length <= limits::k_max_inspected_message;
 }
 
@@ -705,7 +713,7 @@ std::optional<net::Verdict> Session::check_session_state(char tag, std::string_v
   if (nul != std::string_view::npos) sql = sql.substr(0, nul);
   auto reason = detect_session_state(sql);
   if (!reason) return std::nullopt;
-  if (pool_settings_.session_state == config::SessionState::pin) {
+  if (pool_settings_->session_state == config::SessionState::pin) {
     pinned_ = true;
     env_.router.metrics().pinned_clients.with({*reason}).inc();
     log::info("client_pinned", {{"client_id", id_}, {"reason", *reason}});
@@ -761,10 +769,9 @@ void Session::account_client_message(char tag) {
 void Session::begin_query() {
   if (pending_++ == 0) {
     query_started_ = net::Clock::now();
-    if (info_)
-      info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch()).count(),
-                                   std::memory_order_relaxed);
+    info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch()).count(),
+                                 std::memory_order_relaxed);
     query_cancelled_ = false;
     if (lease_ && lease_->transaction_status() == 'I') xact_started_ = query_started_;
   }
@@ -924,8 +931,8 @@ net::Task<bool> Session::relay_server() {
 net::Task<void> Session::watchdog() {
   asio::steady_timer timer(client_.executor());
   const auto client_idle = settings_->config->server.client_idle_timeout;
-  const auto idle_tx = pool_settings_.idle_transaction_timeout;
-  const auto query = pool_settings_.query_timeout;
+  const auto idle_tx = pool_settings_->idle_transaction_timeout;
+  const auto query = pool_settings_->query_timeout;
   for (;;) {
     auto now = net::Clock::now();
     auto next = now + std::chrono::seconds(1);
@@ -1000,7 +1007,7 @@ net::Task<CloseReason> Session::serve() {
   last_client_io_ = net::Clock::now();
   end_.reset();
   bool watch = settings_->config->server.client_idle_timeout.count() > 0 ||
-               pool_settings_.idle_transaction_timeout.count() > 0 || pool_settings_.query_timeout.count() > 0;
+               pool_settings_->idle_transaction_timeout.count() > 0 || pool_settings_->query_timeout.count() > 0;
   if (watch) {
     co_await (relay() || watchdog());
   } else {
@@ -1047,15 +1054,15 @@ net::Task<bool> Session::admit() {
     co_await fail(CloseReason::too_many_clients, "53300", "sorry, too many clients already");
     co_return false;
   }
-  if (admin::is_console_database(database_)) co_return true;
+  if (admin::is_console_database(database())) co_return true;
   if (env_.shutting_down.load()) {
     co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
     co_return false;
   }
-  pool_ = env_.router.pool_for(database_, user_, credentials_ ? *credentials_ : router::ClientCredentials{});
+  pool_ = env_.router.pool_for(database(), user(), credentials_ ? *credentials_ : router::ClientCredentials{});
   credentials_.reset();  // only the pool's server logins needed it, and the pool keeps its own copy
   if (!pool_) {
-    co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database_ + "\" does not exist");
+    co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database() + "\" does not exist");
     co_return false;
   }
   pool_settings_ = pool_->settings();
@@ -1064,12 +1071,12 @@ net::Task<bool> Session::admit() {
   lot_ = ParkingLot::current();  // this event loop's (null outside a worker: such a session never parks)
   pool_->client_joined();
   joined_ = true;
-  mode_ = pool_settings_.mode;
-  cancel_target_ = std::make_shared<router::CancelTarget>();
+  mode_ = pool_settings_->mode;
   key_ = env_.router.cancels().issue(cancel_target_);
   key_issued_ = true;
-  id_ = env_.registry.add(this, client_.executor(), make_info());
-  log::info("client_login", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},
+  welcome_info();
+  id_ = env_.registry.add(this);
+  log::info("client_login", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
                              {"tls", client_.is_tls() ? "on" : "off"}});
   if (!co_await attach(true)) co_return false;
   // Welcome: the server's parameters, our own key for cancels, ready.
@@ -1109,14 +1116,14 @@ bool Session::may_park() const {
   // Parking is for plain connections (a TLS connection may hold decrypted input a socket wait would not see) in
   // transaction and statement mode, without a watchdog (whose timer would need a wait of its own).
   return lot_ && mode_ != config::PoolMode::session && !client_.is_tls() && server.client_park_after.count() > 0 &&
-         server.client_idle_timeout.count() == 0 && pool_settings_.idle_transaction_timeout.count() == 0 &&
-         pool_settings_.query_timeout.count() == 0;
+         server.client_idle_timeout.count() == 0 && pool_settings_->idle_transaction_timeout.count() == 0 &&
+         pool_settings_->query_timeout.count() == 0;
 }
 
 void Session::make_tracker() {
   prepared_ = std::make_unique<PreparedTracker>();
-  if (pool_settings_.mode != config::PoolMode::session && pool_settings_.max_prepared_statements > 0)
-    prepared_->enable(pool_.get(), static_cast<std::size_t>(pool_settings_.max_prepared_statements));
+  if (pool_settings_->mode != config::PoolMode::session && pool_settings_->max_prepared_statements > 0)
+    prepared_->enable(pool_.get(), static_cast<std::size_t>(pool_settings_->max_prepared_statements));
 }
 
 net::Task<void> Session::keep_serving() {
@@ -1192,8 +1199,7 @@ void Session::park(std::unique_ptr<Session> self) {
   s.buf_.reset();  // at a boundary, the inbox empty: the park came from a read that took nothing
   if (s.prepared_->holds_nothing()) s.prepared_.reset();
   std::string().swap(s.scratch_);
-  if (!s.park_slot_) s.park_slot_ = std::make_unique<std::byte[]>(limits::k_park_slot);
-  ParkSlotAllocator<std::byte> slot(s.park_slot_.get());
+  ParkSlotAllocator<std::byte> slot(s.park_slot_);
   auto& socket = s.client_.socket();
   // The wait re-arms the descriptor (EPOLL_CTL_MOD), so input that arrived since the cancelled read still wakes it.
   socket.async_wait(net::Socket::wait_read,
@@ -1243,7 +1249,7 @@ net::Task<void> Session::run() {
 }
 
 net::Task<void> Session::wind_up() {
-  if (cancel_target_) {
+  if (key_issued_) {  // joined a pool
     // The server (if any) goes back clean or is closed.
     release_requested_ = false;
     co_await detach();
@@ -1255,11 +1261,11 @@ void Session::finish() {
   env_.router.metrics().client_disconnects.with({to_string(reason_)}).inc();
   auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
   if (id_ != 0) {
-    log::info("client_logout", {{"client_id", id_}, {"peer", peer_}, {"database", database_}, {"user", user_},
+    log::info("client_logout", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
                                 {"duration_ms", duration.count()}, {"reason", to_string(reason_)},
                                 {"detail", close_detail_}});
   } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
-    log::info("client_rejected", {{"peer", peer_}, {"database", database_}, {"user", user_},
+    log::info("client_rejected", {{"peer", peer()}, {"database", database()}, {"user", user()},
                                   {"reason", to_string(reason_)}, {"detail", close_detail_}});
   }
   client_.close();

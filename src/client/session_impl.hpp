@@ -7,6 +7,7 @@
 
 #include "pgweir/client/session.hpp"
 #include "pgweir/core/limits.hpp"
+#include "pgweir/core/slab.hpp"
 #include "pgweir/net/stream_scanner.hpp"
 #include "pgweir/net/transport.hpp"
 #include "pgweir/pool/pool.hpp"
@@ -21,7 +22,14 @@ class Session {
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
+  // Sessions live in the slab, apart from the passing allocations of logins (see core/slab.hpp).
+  static void* operator new(std::size_t size) { return core::slab::allocate(size); }
+  static void operator delete(void* p, std::size_t size) noexcept { core::slab::deallocate(p, size); }
   net::Task<void> run();
+
+  // Fixed for the session's life, so the registry may read them from any thread while the session is registered.
+  net::Executor executor() { return client_.executor(); }
+  const std::shared_ptr<ClientInfo>& info() const { return info_; }
 
   // Called on the session's executor.
   void on_shutdown();
@@ -81,7 +89,8 @@ class Session {
   void finish();
   net::Task<CloseReason> serve();
   net::Task<void> serve_console();
-  std::shared_ptr<ClientInfo> make_info();
+  // SHOW CLIENTS' record, completed at admission (login time, application, TLS).
+  void welcome_info();
   net::Task<void> relay();
   net::Task<void> watchdog();
   struct ClientHooks;
@@ -109,15 +118,18 @@ class Session {
   net::Transport client_;
   SessionEnv& env_;
   std::uint64_t id_ = 0;
-  std::string peer_;
   net::TimePoint started_;
+  // What SHOW CLIENTS shows of this client, made with the session: the address at once, the user and database
+  // when the login has read them. The session keeps no copies of its own.
+  std::shared_ptr<ClientInfo> info_;
+  const std::string& user() const { return info_->user; }
+  const std::string& database() const { return info_->database; }
+  std::string peer() const;  // host:port, as logs show it
   CloseReason reason_ = CloseReason::client_eof;
   std::string close_detail_;
 
   std::shared_ptr<const router::Settings> settings_;
   protocol::StartupMessage startup_;
-  std::string user_;
-  std::string database_;
   // What the login revealed of the client's secret, for the pool's server logins; dropped at admission.
   std::unique_ptr<router::ClientCredentials> credentials_;
   router::ClientCredentials& credentials() {
@@ -129,9 +141,8 @@ class Session {
   config::PoolMode mode_ = config::PoolMode::session;
 
   std::shared_ptr<pool::Pool> pool_;
-  std::shared_ptr<ClientInfo> info_;
   pool::Lease lease_;
-  std::shared_ptr<router::CancelTarget> cancel_target_;
+  std::shared_ptr<router::CancelTarget> cancel_target_;  // made with info_, in one allocation
   protocol::BackendKeyData key_{};
   bool key_issued_ = false;
   bool counted_ = false;  // counted in max_client_connections
@@ -151,7 +162,7 @@ class Session {
   bool killed_ = false;
   std::optional<CloseReason> end_;  // set by a pump to stop the relay
   bool release_requested_ = false;  // transaction/statement mode: the server goes back at this boundary
-  config::PoolSettings pool_settings_;
+  std::shared_ptr<const config::PoolSettings> pool_settings_;  // the pool's settings when the client joined it
   net::TimePoint last_client_io_;
   net::TimePoint query_started_;
   net::TimePoint xact_started_;
@@ -191,7 +202,7 @@ class Session {
   bool parked_ = false;          // pump_client ended for the park; the relay unwinds without an end_
   // The park's wait operation lives here (see park()): allocated afresh at each park, it would land among the
   // relay frames just freed and keep their pages resident.
-  std::unique_ptr<std::byte[]> park_slot_;
+  alignas(std::max_align_t) std::byte park_slot_[limits::k_park_slot];
 };
 
 }  // namespace pgweir::client

@@ -78,7 +78,7 @@ Pool::Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, C
            metrics::PoolCells cells, metrics::Metrics* metrics)
     : key_(std::move(key)),
       caps_(caps),
-      settings_(std::move(settings)),
+      settings_(std::make_shared<const config::PoolSettings>(std::move(settings))),
       spec_(std::move(spec)),
       cells_(cells),
       metrics_(metrics) {}
@@ -89,8 +89,8 @@ Pool::~Pool() {
 
 bool Pool::try_reserve_locked() {
   if (closed_) return false;
-  if (total_ >= settings_.size + settings_.max_overflow) return false;
-  if (!caps_.try_reserve(key_.database, key_.user, settings_.max_db_connections, settings_.max_user_connections))
+  if (total_ >= settings_->size + settings_->max_overflow) return false;
+  if (!caps_.try_reserve(key_.database, key_.user, settings_->max_db_connections, settings_->max_user_connections))
     return false;
   ++total_;
   return true;
@@ -212,8 +212,8 @@ std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::st
   auto idle_for = now - conn->idle_since();
   if (conn->signature() != signature || conn->generation() != generation_ ||
       idle_for >= limits::k_idle_check_after ||
-      (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||
-      (settings_.pre_ping.count() > 0 && idle_for >= settings_.pre_ping) ||
+      (settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime) ||
+      (settings_->pre_ping.count() > 0 && idle_for >= settings_->pre_ping) ||
       conn->transport().executor() != executor)
     return std::nullopt;
   auto lent = std::move(conn);
@@ -281,10 +281,10 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
         co_return co_await open_with_slot(executor, parameters);
       }
       auto now = net::Clock::now();
-      bool expired = (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||
+      bool expired = (settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime) ||
                      (now - conn->idle_since() >= limits::k_idle_check_after && !conn->transport().idle_and_open());
-      bool ping = !expired && settings_.pre_ping.count() > 0 && now - conn->idle_since() >= settings_.pre_ping;
-      auto ping_timeout = settings_.connect_timeout.count() > 0 ? settings_.connect_timeout : std::chrono::seconds(10);
+      bool ping = !expired && settings_->pre_ping.count() > 0 && now - conn->idle_since() >= settings_->pre_ping;
+      auto ping_timeout = settings_->connect_timeout.count() > 0 ? settings_->connect_timeout : std::chrono::seconds(10);
       if (expired) {
         release_slot_locked();
         lock.unlock();
@@ -331,8 +331,8 @@ void Pool::queue_locked(const std::shared_ptr<Waiter>& waiter) {
   waiter->slot = waiter->failed = waiter->retry = false;
   waiter->bypassed = 0;
   waiter->since = net::Clock::now();
-  if (settings_.timeout.count() > 0) {
-    waiter->timer.expires_after(settings_.timeout);
+  if (settings_->timeout.count() > 0) {
+    waiter->timer.expires_after(settings_->timeout);
   } else {
     waiter->timer.expires_at(net::TimePoint::max());
   }
@@ -348,7 +348,7 @@ void Pool::waited(const Waiter& waiter) {
 
 bool Pool::enqueue(const std::shared_ptr<Waiter>& waiter) {
   std::lock_guard lock(mutex_);
-  if (closed_ || paused_ || !idle_.empty() || total_ < settings_.size + settings_.max_overflow) return false;
+  if (closed_ || paused_ || !idle_.empty() || total_ < settings_->size + settings_->max_overflow) return false;
   queue_locked(waiter);
   return true;
 }
@@ -361,8 +361,8 @@ std::optional<Lease> Pool::claim(Waiter& waiter, const net::Executor& executor, 
   auto now = net::Clock::now();
   auto idle_for = now - conn->idle_since();
   if (idle_for >= limits::k_idle_check_after ||
-      (settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime) ||
-      (settings_.pre_ping.count() > 0 && idle_for >= settings_.pre_ping))
+      (settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime) ||
+      (settings_->pre_ping.count() > 0 && idle_for >= settings_->pre_ping))
     return std::nullopt;
   auto lent = std::move(conn);  // counted active and lent by the giver
   lock.unlock();
@@ -375,7 +375,7 @@ void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
   --active_;
   lent_.erase(conn.get());
   auto now = net::Clock::now();
-  bool expired = settings_.max_lifetime.count() > 0 && now - conn->created_at() >= settings_.max_lifetime;
+  bool expired = settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime;
   if (closed_ || expired || conn->generation() != generation_) {
     lock.unlock();
     discard(std::move(conn));
@@ -407,7 +407,7 @@ void Pool::update(config::PoolSettings settings, server::LoginSpec spec, bool sp
   std::vector<std::unique_ptr<server::ServerConnection>> stale;
   {
     std::lock_guard lock(mutex_);
-    settings_ = std::move(settings);
+    settings_ = std::make_shared<const config::PoolSettings>(std::move(settings));
     spec_ = std::move(spec);
     if (spec_changed) {
       ++generation_;
@@ -459,7 +459,7 @@ PoolSnapshot Pool::snapshot() const {
   std::lock_guard lock(mutex_);
   PoolSnapshot s;
   s.key = key_;
-  s.settings = settings_;
+  s.settings = *settings_;
   s.idle = static_cast<int>(idle_.size());
   s.active = active_;
   s.connecting = connecting_;
@@ -474,7 +474,7 @@ PoolSnapshot Pool::snapshot() const {
   return s;
 }
 
-config::PoolSettings Pool::settings() const {
+std::shared_ptr<const config::PoolSettings> Pool::settings() const {
   std::lock_guard lock(mutex_);
   return settings_;
 }
@@ -502,9 +502,9 @@ int Pool::maintain(net::TimePoint now) {
     // Oldest-idle first; idle_ is ordered by last use.
     for (auto it = idle_.begin(); it != idle_.end();) {
       auto& c = *it;
-      bool idle_expired = settings_.idle_timeout.count() > 0 && now - c->idle_since() >= settings_.idle_timeout &&
-                          total_ > settings_.min_idle;
-      bool too_old = settings_.max_lifetime.count() > 0 && now - c->created_at() >= settings_.max_lifetime;
+      bool idle_expired = settings_->idle_timeout.count() > 0 && now - c->idle_since() >= settings_->idle_timeout &&
+                          total_ > settings_->min_idle;
+      bool too_old = settings_->max_lifetime.count() > 0 && now - c->created_at() >= settings_->max_lifetime;
       if (idle_expired || too_old || c->generation() != generation_) {
         stale.push_back(std::move(c));
         it = idle_.erase(it);
@@ -521,7 +521,7 @@ int Pool::maintain(net::TimePoint now) {
       ++connecting_;
       wake(w);
     }
-    if (!closed_) deficit = std::max(0, settings_.min_idle - total_);
+    if (!closed_) deficit = std::max(0, settings_->min_idle - total_);
   }
   for (auto& c : stale) {
     log::debug("server_closed", {{"pool", key_.to_string()}, {"server_id", c->id()}, {"reason", "idle_or_lifetime"}});
@@ -533,7 +533,7 @@ int Pool::maintain(net::TimePoint now) {
 net::Task<void> Pool::prefill(net::Executor executor) {
   {
     std::lock_guard lock(mutex_);
-    if (total_ >= settings_.min_idle || !try_reserve_locked()) co_return;
+    if (total_ >= settings_->min_idle || !try_reserve_locked()) co_return;
     ++connecting_;
   }
   auto result = co_await open_with_slot(executor, {});

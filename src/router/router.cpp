@@ -193,7 +193,7 @@ std::shared_ptr<pool::Pool> Router::pool_for(const std::string& database, const 
     // New or changed client secrets (users_file edited, or the first SCRAM login): new server logins use them.
     // Connections already open stay: they are logged in.
     it->second.credentials = credentials;
-    it->second.pool->update(it->second.pool->settings(), make_spec(*s, *db, database, user, credentials), false);
+    it->second.pool->update(*it->second.pool->settings(), make_spec(*s, *db, database, user, credentials), false);
     return it->second.pool;
   }
   auto pool = std::make_shared<pool::Pool>(key, s->config->pool_settings(database, user),
@@ -220,7 +220,7 @@ void Router::apply(std::shared_ptr<const Settings> settings) {
     const auto* old_db = old->config->find_database(key.database);
     bool changed = !old_db || old_db->name != db->name || !(*old_db == *db);
     auto new_settings = settings->config->pool_settings(key.database, key.user);
-    if (changed || !(new_settings == entry.pool->settings())) {
+    if (changed || !(new_settings == *entry.pool->settings())) {
       entry.pool->update(new_settings, std::move(new_spec), changed);
       entry.database_entry = db->name;
     }
@@ -247,7 +247,8 @@ void Router::maintain(net::Executor executor) {
   auto all = pools();
   for (const auto& pool : all) {
     if (!pool->has_waiters()) continue;
-    auto s = pool->settings();
+    const auto settings = pool->settings();
+    const auto& s = *settings;
     if (s.max_db_connections == 0 && s.max_user_connections == 0) continue;
     for (const auto& other : all) {
       if (other == pool) continue;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "pgweir/core/slab.hpp"
 #include "pgweir/net/asio.hpp"
 #include "pgweir/admin/inventory.hpp"
 #include "pgweir/router/router.hpp"
@@ -59,7 +60,8 @@ struct ClientInfo {
 // Live sessions, for shutdown and the console. Sessions register on their own executor.
 class Registry {
  public:
-  std::uint64_t add(Session* s, net::Executor ex, std::shared_ptr<ClientInfo> info);
+  // Registers a logged-in session (its info complete) and numbers it.
+  std::uint64_t add(Session* s);
   void remove(std::uint64_t id);
   std::size_t size() const;
   // Runs `fn` on each live session, on that session's executor.
@@ -71,13 +73,10 @@ class Registry {
   std::atomic<int> logging_in{0};
 
  private:
-  struct Entry {
-    Session* session;
-    net::Executor executor;
-    std::shared_ptr<ClientInfo> info;
-  };
   mutable std::mutex mutex_;
-  std::map<std::uint64_t, Entry> sessions_;
+  // A session stays registered until its destructor: under the mutex, its executor and info can be read.
+  std::map<std::uint64_t, Session*, std::less<>, core::slab::Allocator<std::pair<const std::uint64_t, Session*>>>
+      sessions_;
   std::uint64_t next_id_ = 1;
 };
 

@@ -172,7 +172,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   void reconnect();
 
   PoolSnapshot snapshot() const;
-  config::PoolSettings settings() const;
+  // The current settings; a reload swaps in new ones, and a snapshot taken before stays as it was.
+  std::shared_ptr<const config::PoolSettings> settings() const;
   server::LoginSpec login_spec() const;
   bool is_closed() const;
 
@@ -226,7 +227,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   PoolKey key_;
   ConnectionCaps& caps_;
   mutable std::mutex mutex_;
-  config::PoolSettings settings_;
+  std::shared_ptr<const config::PoolSettings> settings_;
   server::LoginSpec spec_;
   std::uint64_t generation_ = 1;
   std::vector<std::unique_ptr<server::ServerConnection>> idle_;  // most recently used last

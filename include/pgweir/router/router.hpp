@@ -12,6 +12,7 @@
 
 #include "pgweir/auth/users_file.hpp"
 #include "pgweir/config/config.hpp"
+#include "pgweir/core/slab.hpp"
 #include "pgweir/hba/hba.hpp"
 #include "pgweir/pool/pool.hpp"
 #include "pgweir/tls/tls.hpp"
@@ -63,7 +64,11 @@ class CancelMap {
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::weak_ptr<CancelTarget>>> entries_;
+  // One entry per logged-in client, for as long as it is connected: in the slab (see core/slab.hpp).
+  using Entry = std::pair<const std::uint32_t, std::pair<std::uint32_t, std::weak_ptr<CancelTarget>>>;
+  std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::weak_ptr<CancelTarget>>, std::hash<std::uint32_t>,
+                     std::equal_to<>, core::slab::Allocator<Entry>>
+      entries_;
 };
 
 // What pgweir knows of a client's secret, for logging in to servers as that client.
