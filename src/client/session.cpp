@@ -308,6 +308,18 @@ void Session::mark_waiting(bool waiting) {
 }
 
 net::Task<bool> Session::attach(bool first, bool woken) {
+  if (first && mode_ != config::PoolMode::session) {
+    if (auto known = pool_->welcome_parameters(server_signature_)) {
+      // A client of a transaction or statement pool is welcomed with what a server of its kind reported at login,
+      // its own application_name in: it takes a server when it sends something (and attach(false) brings that
+      // server's parameters in step with these).
+      auto values = known->values;
+      const auto* app = startup_.find("application_name");
+      values["application_name"] = app ? *app : std::string();
+      believed_ = pool_->shared_parameters(values);
+      co_return true;
+    }
+  }
   if (lease_) {
     // attach_now lent it; only the parameters are out of step.
     if (!co_await sync_parameters()) {
@@ -1096,8 +1108,9 @@ net::Task<void> Session::serve_pool() {
   // What only the login needed is freed: an idle client should cost little memory.
   std::string().swap(scratch_);
   startup_ = protocol::StartupMessage();
-  if (mode_ != config::PoolMode::session) {
-    // The login's server goes back at once: the client gets one when it sends something.
+  if (mode_ != config::PoolMode::session && lease_) {
+    // The login's server (the pool's first, whose parameters welcomed the client) goes back at once: the client
+    // gets one when it sends something.
     release_requested_ = true;
     co_await detach();
   }

@@ -169,12 +169,22 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   }
   auto conn = std::move(std::get<0>(result));
   conn->set_generation(generation);
+  if (generation == generation_) {
+    welcome_[conn->signature()] = std::make_shared<const server::ParameterSet>(
+        server::ParameterSet{conn->parameters(), server::tracked_fingerprint(conn->parameters())});
+  }
   ++active_;
   lent_.insert(conn.get());
   lock.unlock();
   log::debug("server_connected", {{"pool", key_.to_string()}, {"server_id", conn->id()},
                                   {"server", conn->endpoint().to_string()}});
   co_return Lease(shared_from_this(), std::move(conn));
+}
+
+std::shared_ptr<const server::ParameterSet> Pool::welcome_parameters(const std::string& signature) const {
+  std::lock_guard lock(mutex_);
+  auto it = welcome_.find(signature);
+  return it == welcome_.end() ? nullptr : it->second;
 }
 
 std::shared_ptr<const server::ParameterSet> Pool::shared_parameters(const server::ParamMap& values) {
@@ -411,6 +421,7 @@ void Pool::update(config::PoolSettings settings, server::LoginSpec spec, bool sp
     spec_ = std::move(spec);
     if (spec_changed) {
       ++generation_;
+      welcome_.clear();
       stale.swap(idle_);
       for (std::size_t i = 0; i < stale.size(); ++i) release_slot_locked();
     }
@@ -448,6 +459,7 @@ void Pool::reconnect() {
   {
     std::lock_guard lock(mutex_);
     ++generation_;
+    welcome_.clear();
     stale.swap(idle_);
     for (std::size_t i = 0; i < stale.size(); ++i) release_slot_locked();
     slot_freed_locked();

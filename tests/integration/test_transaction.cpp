@@ -216,10 +216,20 @@ TEST_CASE("transaction mode: a server is held through a transaction and released
   REQUIRE(a.ok());
   a.value("BEGIN");
   a.value("SELECT 1");
-  // B must wait for the only server: A is inside a transaction.
-  auto b = connect_and_query(p.conninfo("txhold", "txhold_user"), "SELECT 1");
-  CHECK_MESSAGE(!b.ok, "B got a server while A was inside a transaction on the only one");
-  CHECK(b.error.sqlstate == "53300");
+  // B logs in while A holds the only server: the pool welcomes it with what that server reported at its login,
+  // B's own application_name in. B's query must wait for the server (A is inside a transaction) and gives up
+  // after pool.timeout.
+  {
+    PgConn b(p.conninfo("txhold", "txhold_user", "", "application_name=txhold_b"));
+    REQUIRE_MESSAGE(b.ok(), "B could not log in while A held the only server: " << b.error_text());
+    const char* app = PQparameterStatus(b.raw(), "application_name");
+    CHECK(std::string(app ? app : "") == "txhold_b");
+    const char* version = PQparameterStatus(b.raw(), "server_version");
+    CHECK(std::string(version ? version : "").substr(0, 2) == "15");
+    auto r = b.exec("SELECT 1");
+    CHECK_MESSAGE(!r.ok, "B got a server while A was inside a transaction on the only one");
+    CHECK(r.error.sqlstate == "53300");
+  }
   a.value("COMMIT");
   auto c = connect_and_query(p.conninfo("txhold", "txhold_user"), "SELECT 1");
   CHECK_MESSAGE(c.ok, "after A's COMMIT the server should be free: " << c.error.sqlstate << " " << c.error.message);

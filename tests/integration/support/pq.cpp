@@ -86,21 +86,33 @@ QueryResult PgConn::exec(const std::string& sql) {
     out.error = Error{"", "not connected: " + error_text()};
     return out;
   }
-  PGresult* res = PQexec(conn_, sql.c_str());
-  auto status = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-    out.ok = true;
-    for (int r = 0; r < PQntuples(res); ++r) {
-      auto& row = out.rows.emplace_back();
-      for (int c = 0; c < PQnfields(res); ++c) row.emplace_back(PQgetvalue(res, r, c));
-    }
-  } else {
-    const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
-    const char* primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
-    out.error.sqlstate = state ? state : "";
-    out.error.message = primary ? primary : parse_libpq_error(PQerrorMessage(conn_)).message;
+  if (!PQsendQuery(conn_, sql.c_str())) {
+    out.error = parse_libpq_error(PQerrorMessage(conn_));
+    return out;
   }
-  PQclear(res);
+  // Every result, as PQexec would read them, but the first error is kept: an error the server sends just before
+  // it closes the connection (a FATAL) is what a user sees, not libpq's "server closed the connection" after it.
+  bool failed = false;
+  while (PGresult* res = PQgetResult(conn_)) {
+    auto status = PQresultStatus(res);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      out.rows.clear();
+      for (int r = 0; r < PQntuples(res); ++r) {
+        auto& row = out.rows.emplace_back();
+        for (int c = 0; c < PQnfields(res); ++c) row.emplace_back(PQgetvalue(res, r, c));
+      }
+    } else if (!failed) {
+      failed = true;
+      const char* state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+      const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+      out.error.sqlstate = state ? state : "";
+      out.error.message = primary ? primary : parse_libpq_error(PQerrorMessage(conn_)).message;
+    }
+    bool copying = status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH;
+    PQclear(res);
+    if (copying) break;  // as PQexec: the caller goes on with the copy
+  }
+  out.ok = !failed;
   return out;
 }
 
