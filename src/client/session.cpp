@@ -4,8 +4,6 @@
 
 #include <malloc.h>
 
-#include <boost/asio/bind_allocator.hpp>
-
 #include <utility>
 
 #include "pgweir/core/limits.hpp"
@@ -1165,39 +1163,12 @@ void Session::try_park(net::TimePoint now) {
   client_.socket().cancel(ignored);  // pump_client's idle read ends with operation_aborted and sees the request
 }
 
-namespace {
-
-// Hands Asio the session's park slot for the one operation that fits in it. Asio moves the handler out of the
-// operation and frees the operation before the handler runs or is destroyed, so the slot (owned by the session the
-// handler owns) is free again before the session can go.
-template <class T>
-struct ParkSlotAllocator {
-  using value_type = T;
-  std::byte* slot;
-  explicit ParkSlotAllocator(std::byte* s) noexcept : slot(s) {}
-  template <class U>
-  ParkSlotAllocator(const ParkSlotAllocator<U>& other) noexcept : slot(other.slot) {}
-  T* allocate(std::size_t n) {
-    if (n * sizeof(T) <= limits::k_park_slot && alignof(T) <= alignof(std::max_align_t))
-      return reinterpret_cast<T*>(slot);
-    return std::allocator<T>().allocate(n);
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if (reinterpret_cast<std::byte*>(p) != slot) std::allocator<T>().deallocate(p, n);
-  }
-  template <class U>
-  bool operator==(const ParkSlotAllocator<U>& other) const noexcept {
-    return slot == other.slot;
-  }
-};
-
-}  // namespace
+void Session::resume(std::unique_ptr<Session> self) {
+  auto ex = self->client_.executor();
+  asio::co_spawn(ex, unpark(std::move(self)), asio::detached);
+}
 
 void Session::park(std::unique_ptr<Session> self) {
-  auto resume = [](std::unique_ptr<Session> session) {
-    auto ex = session->client_.executor();
-    asio::co_spawn(ex, unpark(std::move(session)), asio::detached);
-  };
   Session& s = *self;
   if (s.killed_ || s.shutdown_requested_) {
     // A kill or shutdown that came while the relay unwound (or during the login) found no read to cancel, and
@@ -1212,13 +1183,15 @@ void Session::park(std::unique_ptr<Session> self) {
   s.buf_.reset();  // at a boundary, the inbox empty: the park came from a read that took nothing
   if (s.prepared_->holds_nothing()) s.prepared_.reset();
   std::string().swap(s.scratch_);
-  ParkSlotAllocator<std::byte> slot(s.park_slot_);
-  auto& socket = s.client_.socket();
-  // The wait re-arms the descriptor (EPOLL_CTL_MOD), so input that arrived since the cancelled read still wakes it.
-  socket.async_wait(net::Socket::wait_read,
-                    asio::bind_allocator(slot, [resume, self = std::move(self)](const boost::system::error_code&) mutable {
-                      resume(std::move(self));
-                    }));
+  // The wait owns the session until it completes (park_woken). It re-arms the descriptor, so input that arrived
+  // since the cancelled read still wakes it.
+  self.release()->park_wait_.start(s.client_.socket());
+}
+
+void Session::park_woken(void* context, bool destroyed) {
+  std::unique_ptr<Session> self(static_cast<Session*>(context));
+  if (destroyed) return;  // the event loop is being destroyed: the session goes with it
+  resume(std::move(self));
 }
 
 // A parked session's way back: input, EOF, or a cancel (kill, shutdown) ended its wait. The relay starts again and

@@ -8,6 +8,7 @@
 #include "pgweir/client/session.hpp"
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/slab.hpp"
+#include "pgweir/net/readiness_wait.hpp"
 #include "pgweir/net/stream_scanner.hpp"
 #include "pgweir/net/transport.hpp"
 #include "pgweir/pool/pool.hpp"
@@ -200,9 +201,10 @@ class Session {
   bool idle_reading_ = false;    // pump_client waits for the client in its inbox read (the last read drained)
   bool park_requested_ = false;  // try_park() cancelled that read
   bool parked_ = false;          // pump_client ended for the park; the relay unwinds without an end_
-  // The park's wait operation lives here (see park()): allocated afresh at each park, it would land among the
-  // relay frames just freed and keep their pages resident.
-  alignas(std::max_align_t) std::byte park_slot_[limits::k_park_slot];
+  // The park's wait for input (see park()): a member, so that a park allocates nothing.
+  net::ReadinessWait park_wait_{&Session::park_woken, this};
+  static void park_woken(void* context, bool destroyed);
+  static void resume(std::unique_ptr<Session> self);
 };
 
 }  // namespace pgweir::client

@@ -16,6 +16,7 @@
 #include <boost/asio/error.hpp>
 
 #include "reactor_read.hpp"
+#include "pgweir/net/readiness_wait.hpp"
 
 namespace pgweir::net {
 namespace {
@@ -332,6 +333,23 @@ std::string peer_name(const Socket& socket) {
     return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
   }
   return "[local]";  // as PostgreSQL names unix-socket clients
+}
+
+ReadinessWait::ReadinessWait(Callback callback, void* context)
+    : reactor_op(ErrorCode(), &ReadinessWait::perform, &ReadinessWait::complete), callback_(callback), context_(context) {}
+
+void ReadinessWait::start(Socket& socket) {
+  auto& reactor = asio::use_service<asio::detail::epoll_reactor>(asio::query(socket.get_executor(), asio::execution::context));
+  auto& impl = detail::SocketAccess::implementation(socket);
+  ec_ = ErrorCode();
+  // Not speculative: the reactor re-arms the descriptor (EPOLL_CTL_MOD), which reports input that is already there.
+  reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, this, false, false);
+}
+
+void ReadinessWait::complete(void* owner, asio::detail::operation* base, const ErrorCode&, std::size_t) {
+  auto* wait = static_cast<ReadinessWait*>(base);
+  // The callback may destroy the wait's owner: nothing of the wait is touched after it.
+  wait->callback_(wait->context_, owner == nullptr);
 }
 
 }  // namespace pgweir::net

@@ -57,9 +57,6 @@ inline constexpr std::chrono::milliseconds k_park_sweep_period{250};
 // interval: the walk over the heap costs milliseconds with tens of thousands of clients.
 inline constexpr std::size_t k_parks_before_trim = 64;
 inline constexpr std::chrono::seconds k_trim_interval{2};
-// Bytes a session keeps for its park's wait operation (Asio's reactive_wait_op with its handler), part of the
-// session object and reused for every park; a larger operation would be allocated as usual.
-inline constexpr std::size_t k_park_slot = 224;
 // Janitor period: idle/lifetime reaping and min_idle upkeep.
 inline constexpr std::chrono::milliseconds k_janitor_period{500};
 // A server connection given back goes to the oldest client waiting on the same event loop, which needs no move of
