@@ -170,6 +170,8 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   auto conn = std::move(std::get<0>(result));
   conn->set_generation(generation);
   if (generation == generation_) {
+    // One entry per set of startup parameters seen; clients that vary theirs (options=...) could grow it for ever.
+    if (welcome_.size() >= limits::k_welcome_sets && !welcome_.contains(conn->signature())) welcome_.clear();
     welcome_[conn->signature()] = std::make_shared<const server::ParameterSet>(
         server::ParameterSet{conn->parameters(), server::tracked_fingerprint(conn->parameters())});
   }

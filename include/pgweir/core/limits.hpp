@@ -57,6 +57,9 @@ inline constexpr std::chrono::milliseconds k_park_sweep_period{250};
 // interval: the walk over the heap costs milliseconds with tens of thousands of clients.
 inline constexpr std::size_t k_parks_before_trim = 64;
 inline constexpr std::chrono::seconds k_trim_interval{2};
+// Sets of server parameters a pool keeps to welcome clients without a server (one per set of startup parameters);
+// past this many the pool forgets them all and learns them again from the next server logins.
+inline constexpr std::size_t k_welcome_sets = 64;
 // Janitor period: idle/lifetime reaping and min_idle upkeep.
 inline constexpr std::chrono::milliseconds k_janitor_period{500};
 // A server connection given back goes to the oldest client waiting on the same event loop, which needs no move of
