@@ -206,22 +206,12 @@ Session::Session(net::Transport client, SessionEnv& env)
   auto shared = std::allocate_shared<SharedRecord>(core::slab::Allocator<SharedRecord>());
   info_ = std::shared_ptr<ClientInfo>(shared, &shared->info);
   cancel_target_ = std::shared_ptr<router::CancelTarget>(shared, &shared->cancel);
-  auto peer = net::peer_name(client_.socket());
-  auto colon = peer.rfind(':');
-  if (colon != std::string::npos) {
-    info_->addr = peer.substr(0, colon);
-    if (!info_->addr.empty() && info_->addr.front() == '[') info_->addr = info_->addr.substr(1, info_->addr.size() - 2);
-    info_->port = std::atoi(peer.c_str() + colon + 1);
-  } else {
-    info_->addr = std::move(peer);
-  }
+  auto peer = net::peer_address(client_.socket());
+  info_->addr = std::move(peer.host);
+  info_->port = peer.port;
 }
 
-std::string Session::peer() const {
-  if (info_->port == 0) return info_->addr;
-  auto port = std::to_string(info_->port);
-  return info_->addr.find(':') != std::string::npos ? "[" + info_->addr + "]:" + port : info_->addr + ":" + port;
-}
+std::string Session::peer() const { return net::PeerAddress{info_->addr, info_->port}.to_string(); }
 
 void Session::welcome_info() {
   info_->connect_time = std::chrono::system_clock::now();
@@ -305,19 +295,18 @@ void Session::mark_waiting(bool waiting) {
   info_->state.store(waiting ? ClientInfo::waiting : ClientInfo::idle, std::memory_order_relaxed);
 }
 
+bool Session::welcome_from_pool() {
+  if (mode_ == config::PoolMode::session) return false;
+  auto known = pool_->welcome_parameters(server_signature_);
+  if (!known) return false;
+  auto values = known->values;
+  const auto* app = startup_.find("application_name");
+  values["application_name"] = app ? *app : std::string();
+  believed_ = pool_->shared_parameters(values);
+  return true;
+}
+
 net::Task<bool> Session::attach(bool first, bool woken) {
-  if (first && mode_ != config::PoolMode::session) {
-    if (auto known = pool_->welcome_parameters(server_signature_)) {
-      // A client of a transaction or statement pool is welcomed with what a server of its kind reported at login,
-      // its own application_name in: it takes a server when it sends something (and attach(false) brings that
-      // server's parameters in step with these).
-      auto values = known->values;
-      const auto* app = startup_.find("application_name");
-      values["application_name"] = app ? *app : std::string();
-      believed_ = pool_->shared_parameters(values);
-      co_return true;
-    }
-  }
   if (lease_) {
     // attach_now lent it; only the parameters are out of step.
     if (!co_await sync_parameters()) {
@@ -1088,7 +1077,7 @@ net::Task<bool> Session::admit() {
   id_ = env_.registry.add(this);
   log::info("client_login", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
                              {"tls", client_.is_tls() ? "on" : "off"}});
-  if (!co_await attach(true)) co_return false;
+  if (!welcome_from_pool() && !co_await attach(true)) co_return false;
   // Welcome: the server's parameters, our own key for cancels, ready.
   scratch_.clear();
   for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(scratch_, k, v);

@@ -62,6 +62,10 @@ class Session {
   // Leases a server (the first one at login), brings its parameters in step, points cancels at it.
   // `woken`: waiter_ has just been woken from a wait pump_client started in the pool's queue.
   net::Task<bool> attach(bool first, bool woken = false);
+  // Transaction and statement mode: welcomes the client with the parameters a server of its kind reported at its
+  // login, the client's application_name in (attach(false) later brings its server in step). False when the pool
+  // has no such server's parameters yet and the login must take a server.
+  bool welcome_from_pool();
   // attach(false)'s common case without a coroutine: an idle server lent at once whose parameters already match.
   // False when attach(false) has to do it (with lease_ already set when only the parameters need a SET).
   bool attach_now();

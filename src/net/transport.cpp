@@ -316,23 +316,29 @@ void tune_socket(Socket& socket) {
   }
 }
 
-std::string peer_name(const Socket& socket) {
+PeerAddress peer_address(const Socket& socket) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   if (::getpeername(const_cast<Socket&>(socket).native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return "unknown";
+    return {"unknown", 0};
   char host[INET6_ADDRSTRLEN] = {};
   if (ss.ss_family == AF_INET) {
     auto* a = reinterpret_cast<sockaddr_in*>(&ss);
     ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+    return {host, ntohs(a->sin_port)};
   }
   if (ss.ss_family == AF_INET6) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
+    return {host, ntohs(a->sin6_port)};
   }
-  return "[local]";  // as PostgreSQL names unix-socket clients
+  return {"[local]", 0};
+}
+
+std::string PeerAddress::to_string() const {
+  if (port == 0) return host;
+  auto p = std::to_string(port);
+  return host.find(':') != std::string::npos ? "[" + host + "]:" + p : host + ":" + p;
 }
 
 ReadinessWait::ReadinessWait(Callback callback, void* context)

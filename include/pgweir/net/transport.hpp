@@ -78,7 +78,14 @@ class Transport {
 // Sets TCP_NODELAY and keepalive on TCP sockets (ignored on unix sockets); makes the fd non-blocking.
 void tune_socket(Socket& socket);
 
-// Formats a peer address: "1.2.3.4:5678", "[::1]:5678" or "[local]" (unix socket).
-std::string peer_name(const Socket& socket);
+// A socket's peer: "1.2.3.4" or "::1" and its port; "[local]" and port 0 for a unix socket (as PostgreSQL names
+// such clients), "unknown" when the socket has no peer.
+struct PeerAddress {
+  std::string host;
+  int port = 0;
+  // "1.2.3.4:5678", "[::1]:5678", or the host alone when there is no port.
+  std::string to_string() const;
+};
+PeerAddress peer_address(const Socket& socket);
 
 }  // namespace pgweir::net
