@@ -297,12 +297,11 @@ void Session::mark_waiting(bool waiting) {
 
 bool Session::welcome_from_pool() {
   if (mode_ == config::PoolMode::session) return false;
-  auto known = pool_->welcome_parameters(server_signature_);
-  if (!known) return false;
-  auto values = known->values;
+  auto values = pool_->welcome_parameters(server_signature_);
+  if (!values) return false;
   const auto* app = startup_.find("application_name");
-  values["application_name"] = app ? *app : std::string();
-  believed_ = pool_->shared_parameters(values);
+  (*values)["application_name"] = app ? *app : std::string();
+  believed_ = pool_->shared_parameters(*values);
   return true;
 }
 

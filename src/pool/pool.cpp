@@ -172,8 +172,7 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   if (generation == generation_) {
     // One entry per set of startup parameters seen; clients that vary theirs (options=...) could grow it for ever.
     if (welcome_.size() >= limits::k_welcome_sets && !welcome_.contains(conn->signature())) welcome_.clear();
-    welcome_[conn->signature()] = std::make_shared<const server::ParameterSet>(
-        server::ParameterSet{conn->parameters(), server::tracked_fingerprint(conn->parameters())});
+    welcome_[conn->signature()] = conn->parameters();
   }
   ++active_;
   lent_.insert(conn.get());
@@ -183,10 +182,11 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   co_return Lease(shared_from_this(), std::move(conn));
 }
 
-std::shared_ptr<const server::ParameterSet> Pool::welcome_parameters(const std::string& signature) const {
+std::optional<server::ParamMap> Pool::welcome_parameters(const std::string& signature) const {
   std::lock_guard lock(mutex_);
   auto it = welcome_.find(signature);
-  return it == welcome_.end() ? nullptr : it->second;
+  if (it == welcome_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::shared_ptr<const server::ParameterSet> Pool::shared_parameters(const server::ParamMap& values) {

@@ -198,9 +198,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // server-side name, so a server connection prepares it once for all of them.
   std::shared_ptr<const server::Statement> statement(std::string_view query, std::string_view param_types);
   // What a server logged in with these startup parameters (signature) reported at login, since the last DSN change
-  // or RECONNECT: a client of a transaction or statement pool is welcomed with it without taking a server. Null
+  // or RECONNECT: a client of a transaction or statement pool is welcomed with it without taking a server. None
   // until such a server has logged in.
-  std::shared_ptr<const server::ParameterSet> welcome_parameters(const std::string& signature) const;
+  std::optional<server::ParamMap> welcome_parameters(const std::string& signature) const;
   // The one ParameterSet of this pool with these values: made on first use, shared while any client holds it.
   std::shared_ptr<const server::ParameterSet> shared_parameters(const server::ParamMap& values);
   void client_joined() { clients_.fetch_add(1, std::memory_order_relaxed); }
@@ -238,7 +238,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::deque<std::shared_ptr<Waiter>> waiters_;
   // shared_parameters' sets by a hash of their values; expired ones are swept as the table grows.
   std::unordered_multimap<std::size_t, std::weak_ptr<const server::ParameterSet>> parameter_sets_;
-  std::map<std::string, std::shared_ptr<const server::ParameterSet>> welcome_;  // by signature
+  std::map<std::string, server::ParamMap> welcome_;  // by signature
   std::size_t parameter_sets_sweep_at_ = 64;
   int active_ = 0;
   int connecting_ = 0;
