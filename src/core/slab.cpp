@@ -24,14 +24,14 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
+// A chunk is in its size's list exactly while it has a free block (not full()).
 struct Chunk {
-  Chunk* prev;        // in its size's list of chunks with a free block
+  Chunk* prev;
   Chunk* next;
   FreeBlock* free;    // blocks given back
   std::uint32_t fresh;  // offset of the first block never handed out
   std::uint32_t used;   // blocks handed out
   std::uint32_t block;  // block size
-  bool open;            // in its size's list
 };
 static_assert(sizeof(Chunk) <= k_header);
 
@@ -78,7 +78,7 @@ Chunk* map_chunk(std::uint32_t block) {
   if (auto tail = start + 2 * k_chunk - (aligned + k_chunk); tail > 0)
     ::munmap(reinterpret_cast<void*>(aligned + k_chunk), tail);
   auto* c = reinterpret_cast<Chunk*>(aligned);
-  *c = Chunk{nullptr, nullptr, nullptr, static_cast<std::uint32_t>(k_header), 0, block, false};
+  *c = Chunk{nullptr, nullptr, nullptr, static_cast<std::uint32_t>(k_header), 0, block};
 #if defined(__SANITIZE_ADDRESS__)
   // LeakSanitizer does not look inside mappings of our own: what live blocks point to would look leaked.
   __lsan_register_root_region(c, k_chunk);
@@ -102,7 +102,6 @@ void link(Size& s, Chunk* c) {
   c->next = s.open;
   if (s.open) s.open->prev = c;
   s.open = c;
-  c->open = true;
 }
 
 void unlink(Size& s, Chunk* c) {
@@ -113,7 +112,6 @@ void unlink(Size& s, Chunk* c) {
   }
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = nullptr;
-  c->open = false;
 }
 
 std::size_t size_index(std::size_t size) { return ((size == 0 ? 1 : size) + k_alignment - 1) / k_alignment; }
@@ -157,13 +155,14 @@ void deallocate(void* p, std::size_t size) noexcept {
   Chunk* c = chunk_of(p);
   auto& s = g_state.sizes[c->block / k_alignment];  // the chunk's own size, whatever the caller passed
   std::lock_guard lock(g_state.mutex);
+  bool was_full = full(c);
   auto* b = static_cast<FreeBlock*>(p);
   b->next = c->free;
   c->free = b;
   poison(p, c->block);
   --c->used;
   --g_state.blocks;
-  if (!c->open) link(s, c);
+  if (was_full) link(s, c);
   // An empty chunk is unmapped when another one of its size has room; otherwise it stays for the next client.
   if (c->used == 0 && (s.open != c || c->next)) {
     unlink(s, c);
