@@ -37,8 +37,8 @@ net::Task<void> Session::serve_console() {
   log::info("client_login", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
                              {"console", role == admin::Role::admin ? "admin" : "stats"}});
 
-  scratch_.clear();
-  // What drivers expect to be told at login; the console speaks UTF-8 and ISO dates.
+  // After authenticate()'s AuthenticationOk: what drivers expect to be told at login; the console speaks UTF-8 and
+  // ISO dates.
   protocol::append_parameter_status(scratch_, "server_version", "15.0 (pgweir " PGWEIR_VERSION ")");
   protocol::append_parameter_status(scratch_, "server_encoding", "UTF8");
   protocol::append_parameter_status(scratch_, "client_encoding", "UTF8");

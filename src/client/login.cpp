@@ -6,7 +6,6 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/socket.h>
 
 #include "pgweir/auth/scram.hpp"
 #include "pgweir/core/limits.hpp"
@@ -32,6 +31,7 @@ net::Task<void> Session::fail(CloseReason reason, std::string_view sqlstate, std
   reason_ = reason;
   close_detail_ = message;
   scratch_.clear();
+  if (login_expired_) co_return;  // a refusal caused by the timeout's cancel: the client is not waited for
   protocol::append_error(scratch_, "FATAL", sqlstate, message);
   co_await client_.write_all(scratch_);
 }
@@ -72,19 +72,18 @@ net::Task<void> Session::handle_cancel(const protocol::CancelRequest& req) {
 }
 
 net::Task<bool> Session::negotiate() {
-  // Direct TLS: the first byte is a TLS handshake record instead of a packet length.
-  if (auto ec = co_await client_.wait_readable()) {
-    reason_ = CloseReason::client_eof;
-    co_return false;
-  }
-  unsigned char first = 0;
-  if (::recv(client_.native_handle(), &first, 1, MSG_PEEK) == 1 && first == k_tls_handshake_record) {
-    if (!settings_->client_tls) {
-      reason_ = CloseReason::tls_failed;
-      close_detail_ = "direct TLS while tls.mode = disable";
+  // Direct TLS: the first byte is a TLS handshake record instead of a packet length. It is looked at without
+  // being read, for OpenSSL reads it from the socket. Without TLS configured such a client fails below, its first
+  // bytes taken for a startup packet of an invalid length.
+  if (settings_->client_tls) {
+    if (auto ec = co_await client_.wait_readable()) {
+      reason_ = CloseReason::client_eof;
       co_return false;
     }
-    if (!co_await start_tls(true)) co_return false;
+    unsigned char first = 0;
+    if (::recv(client_.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first == k_tls_handshake_record &&
+        !co_await start_tls(true))
+      co_return false;
   }
 
   std::string buffer;
@@ -94,6 +93,12 @@ net::Task<bool> Session::negotiate() {
     if (!packet) {
       if (packet.error().message == "connection closed") {
         reason_ = CloseReason::client_eof;
+        co_return false;
+      }
+      if (negotiations == 0 && !client_.is_tls() && !buffer.empty() &&
+          static_cast<unsigned char>(buffer[0]) == k_tls_handshake_record) {
+        reason_ = CloseReason::tls_failed;  // not answered: the client speaks TLS, and this is not a TLS message
+        close_detail_ = "direct TLS while tls.mode = disable";
         co_return false;
       }
       co_await fail(CloseReason::protocol_violation, "08P01", "invalid startup packet: " + packet.error().message);
@@ -114,14 +119,13 @@ net::Task<bool> Session::negotiate() {
         co_await fail(CloseReason::protocol_violation, "08P01", "unexpected encryption request");
         co_return false;
       }
-      bool ssl = std::holds_alternative<protocol::SSLRequest>(*parsed);
+      char answer = std::holds_alternative<protocol::SSLRequest>(*parsed) && settings_->client_tls ? 'S' : 'N';
       // Bytes sent along with the request, before our answer, would be read as if they came over TLS.
-      if (ssl && client_.has_buffered_input()) {
+      if (answer == 'S' && client_.has_buffered_input()) {
         reason_ = CloseReason::protocol_violation;
         close_detail_ = "received unencrypted data after SSL request";
         co_return false;
       }
-      char answer = ssl && settings_->client_tls ? 'S' : 'N';
       if (auto ec = co_await client_.write_all(std::string_view(&answer, 1))) {
         reason_ = CloseReason::client_error;
         co_return false;
@@ -218,6 +222,7 @@ net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
     reason_ = CloseReason::client_error;
     co_return false;
   }
+  scratch_.clear();
   auto body = co_await read_auth_message(protocol::frontend::PasswordMessage);
   if (!body) co_return false;
   auto response = protocol::parse_password_message(*body);
@@ -277,12 +282,9 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
     co_return false;
   }
   if (exchange.client_key()) credentials().scram_keys.emplace(*exchange.client_key(), secret->scram->server_key);
+  // Sent with AuthenticationOk and the welcome (see authenticate()).
   scratch_.clear();
   protocol::append_authentication_sasl_final(scratch_, *server_final);
-  if (co_await client_.write_all(scratch_)) {
-    reason_ = CloseReason::client_error;
-    co_return false;
-  }
   co_return true;
 }
 
@@ -368,6 +370,7 @@ net::Task<bool> Session::auth_hba(const auth::UserSecret* secret) {
 
 net::Task<bool> Session::authenticate() {
   const auto& cfg = *settings_->config;
+  scratch_.clear();
   // tls.mode verify-ca/verify-full: a verified client certificate is required whatever the method; verify-full
   // also binds it to the user name.
   if (cfg.tls.mode == config::TlsMode::verify_ca || cfg.tls.mode == config::TlsMode::verify_full) {
@@ -404,12 +407,9 @@ net::Task<bool> Session::authenticate() {
       break;
   }
   if (!ok) co_return false;
-  scratch_.clear();
+  // Not sent yet: AuthenticationOk (after SCRAM's final message, which auth_scram left here) goes out with the
+  // welcome, in one write (admit(), serve_console()). A refusal before that replaces it (fail()).
   protocol::append_authentication_ok(scratch_);
-  if (co_await client_.write_all(scratch_)) {
-    reason_ = CloseReason::client_error;
-    co_return false;
-  }
   co_return true;
 }
 

@@ -183,8 +183,14 @@ void ParkingLot::unlink(Session* s) {
 }
 
 void ParkingLot::sweep(net::TimePoint now) {
-  // try_park() only cancels a read: the list does not change under this walk.
-  for (Session* s = head_; s; s = s->lot_next_) s->try_park(now);
+  // check_login() and try_park() only cancel operations: the list does not change under this walk.
+  for (Session* s = head_; s; s = s->lot_next_) {
+    if (s->logging_in_) {
+      s->check_login(now);
+    } else {
+      s->try_park(now);
+    }
+  }
   // The frames parked sessions gave up are free chunks scattered between live objects; glibc returns such pages to
   // the system only when asked. Once a batch of parks has built up, at most every few seconds.
   if (parked_since_trim_ >= limits::k_parks_before_trim && now - last_trim_ >= limits::k_trim_interval) {
@@ -200,13 +206,12 @@ void kill(Session& s) { s.on_kill(); }
 // ---------------------------------------------------------------------------------------------
 // Session
 
-Session::Session(net::Transport client, SessionEnv& env)
-    : client_(std::move(client)), env_(env), started_(net::Clock::now()) {
+Session::Session(net::Transport client, net::PeerAddress peer, SessionEnv& env)
+    : client_(std::move(client)), env_(env), started_(net::Clock::now()), lot_(ParkingLot::current()) {
   // Made with the session, in the slab like the session itself (see core/slab.hpp).
   auto shared = std::allocate_shared<SharedRecord>(core::slab::Allocator<SharedRecord>());
   info_ = std::shared_ptr<ClientInfo>(shared, &shared->info);
   cancel_target_ = std::shared_ptr<router::CancelTarget>(shared, &shared->cancel);
-  auto peer = net::peer_address(client_.socket());
   info_->addr = std::move(peer.host);
   info_->port = peer.port;
 }
@@ -295,14 +300,13 @@ void Session::mark_waiting(bool waiting) {
   info_->state.store(waiting ? ClientInfo::waiting : ClientInfo::idle, std::memory_order_relaxed);
 }
 
-bool Session::welcome_from_pool() {
-  if (mode_ == config::PoolMode::session) return false;
-  auto values = pool_->welcome_parameters(server_signature_);
-  if (!values) return false;
+std::shared_ptr<const std::string> Session::welcome_from_pool() {
+  if (mode_ == config::PoolMode::session) return nullptr;
   const auto* app = startup_.find("application_name");
-  (*values)["application_name"] = app ? *app : std::string();
-  believed_ = pool_->shared_parameters(*values);
-  return true;
+  auto welcome = pool_->welcome(server_signature_, app ? std::string_view(*app) : std::string_view());
+  if (!welcome) return nullptr;
+  believed_ = std::move(welcome->parameters);
+  return std::move(welcome->messages);
 }
 
 net::Task<bool> Session::attach(bool first, bool woken) {
@@ -982,9 +986,16 @@ net::Task<void> Session::relay() {
     asio::co_spawn(client_.executor(), pump_server(), asio::detached);
     co_await pump_client();
     client_pumping_ = false;
-    // pump_client left with end_ or release_requested_ set. pump_server may be waiting for a server, reading from
-    // one or writing to the client: cancel those until it has ended (a write waiting for its turn starts after a
-    // cancel, hence the repeat).
+    // pump_client left with end_ or release_requested_ set (or for a park). pump_server may be waiting for a
+    // server, reading from one or writing to the client. Without a server it can only be waiting on `wake`:
+    // cancelling that wait ends it as soon as it runs, which it does before this coroutine is resumed from the
+    // queue behind it (no 50 ms timer to arm, which costs a timerfd_settime when it is the loop's earliest).
+    if (server_pumping_ && !lease_) {
+      buf_->wake.cancel();
+      co_await asio::post(client_.executor(), asio::use_awaitable);
+    }
+    // Otherwise, cancel its operations until it has ended (a write waiting for its turn starts after a cancel,
+    // hence the repeat).
     while (server_pumping_) {
       boost::system::error_code ignored;
       if (lease_) lease_->transport().socket().cancel(ignored);
@@ -1014,30 +1025,37 @@ net::Task<CloseReason> Session::serve() {
   co_return end_.value_or(CloseReason::client_error);
 }
 
-// Login: negotiation and authentication, bounded by client_login_timeout. A coroutine of its own so that its
-// frame (the timer, the race of the two) is gone while the session serves.
+// Login: negotiation and authentication, bounded by client_login_timeout. The session is on its event loop's lot
+// meanwhile, whose sweep ends a login that outlasts the timeout by cancelling its socket operations (check_login):
+// cheaper than a timer raced against the login for every connection.
 net::Task<bool> Session::log_in() {
-  auto login = [this]() -> net::Task<bool> {
-    if (!co_await negotiate()) co_return false;
-    if (!co_await authenticate()) co_return false;
-    co_return true;
-  };
-  bool logged_in = false;
   env_.registry.logging_in.fetch_add(1, std::memory_order_relaxed);
-  if (auto limit = settings_->config->server.client_login_timeout; limit.count() > 0) {
-    asio::steady_timer timer(client_.executor());
-    timer.expires_after(limit);
-    auto r = co_await (login() || timer.async_wait(net::use_tuple));
-    if (r.index() == 1) {
-      reason_ = CloseReason::login_timeout;
-    } else {
-      logged_in = std::get<0>(r);
-    }
-  } else {
-    logged_in = co_await login();
+  bool bounded = lot_ && settings_->config->server.client_login_timeout.count() > 0;
+  if (bounded) {
+    logging_in_ = true;
+    lot_->link(this);
+  }
+  bool logged_in = co_await negotiate() && co_await authenticate();
+  if (bounded) {
+    lot_->unlink(this);
+    logging_in_ = false;
+  }
+  if (!logged_in && login_expired_) {
+    reason_ = CloseReason::login_timeout;
+    close_detail_ = "no login within client_login_timeout (" +
+                    duration_text(settings_->config->server.client_login_timeout) + ")";
   }
   env_.registry.logging_in.fetch_sub(1, std::memory_order_relaxed);
   co_return logged_in;
+}
+
+void Session::check_login(net::TimePoint now) {
+  if (now - started_ < settings_->config->server.client_login_timeout) return;
+  // Again at every sweep until the login ends: an operation that completed just before this one was cancelled is
+  // followed by another.
+  login_expired_ = true;
+  boost::system::error_code ignored;
+  client_.socket().cancel(ignored);
 }
 
 // Admission of a logged-in client: the client limit and, for a pool, the pool, the cancel key, the first server
@@ -1066,7 +1084,6 @@ net::Task<bool> Session::admit() {
   pool_settings_ = pool_->settings();
   make_tracker();
   buf_ = std::make_unique<RelayBuffers>(client_.executor());
-  lot_ = ParkingLot::current();  // this event loop's (null outside a worker: such a session never parks)
   pool_->client_joined();
   joined_ = true;
   mode_ = pool_settings_->mode;
@@ -1074,12 +1091,18 @@ net::Task<bool> Session::admit() {
   key_issued_ = true;
   welcome_info();
   id_ = env_.registry.add(this);
-  log::info("client_login", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
-                             {"tls", client_.is_tls() ? "on" : "off"}});
-  if (!welcome_from_pool() && !co_await attach(true)) co_return false;
-  // Welcome: the server's parameters, our own key for cancels, ready.
-  scratch_.clear();
-  for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(scratch_, k, v);
+  if (log::enabled(log::Level::info)) {  // the fields are made before the call: not for nothing at every login
+    log::info("client_login", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
+                               {"tls", client_.is_tls() ? "on" : "off"}});
+  }
+  auto statuses = welcome_from_pool();
+  if (!statuses && !co_await attach(true)) co_return false;
+  // Welcome, after authenticate()'s AuthenticationOk: the server's parameters, our own key for cancels, ready.
+  if (statuses) {
+    scratch_ += *statuses;
+  } else {
+    for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(scratch_, k, v);
+  }
   protocol::append_backend_key_data(scratch_, key_.process_id, key_.secret_key);
   protocol::append_ready_for_query(scratch_, 'I');
   if (co_await client_.write_all(scratch_)) {
@@ -1100,10 +1123,11 @@ net::Task<void> Session::serve_pool() {
     release_requested_ = true;
     co_await detach();
   }
-  if (!lease_ && may_park()) {
+  if (!lease_ && may_park() && !client_.has_unread()) {
     // A client that has just logged in is parked at once: many sit idle for long after connecting (an
     // application's pool opening its connections), and this way the relay's frames are not made for them until
-    // they send something. The park's wait returns at once when the first query is already there.
+    // they send something. The park's wait returns at once when the first query is already in the socket; one
+    // the login read along with its last message is held by the transport, and the relay takes it from there.
     parked_ = true;
     co_return;
   }
@@ -1171,8 +1195,8 @@ void Session::park(std::unique_ptr<Session> self) {
   s.buf_.reset();  // at a boundary, the inbox empty: the park came from a read that took nothing
   if (s.prepared_->holds_nothing()) s.prepared_.reset();
   std::string().swap(s.scratch_);
-  // The wait owns the session until it completes (park_woken). It re-arms the descriptor, so input that arrived
-  // since the cancelled read still wakes it.
+  // The wait owns the session until it completes (park_woken). Input that arrived since the cancelled read
+  // completes it at once (see ReadinessWait::start).
   self.release()->park_wait_.start(s.client_.socket());
 }
 
@@ -1233,21 +1257,23 @@ net::Task<void> Session::wind_up() {
 
 void Session::finish() {
   env_.router.metrics().client_disconnects.with({to_string(reason_)}).inc();
-  auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
-  if (id_ != 0) {
-    log::info("client_logout", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
-                                {"duration_ms", duration.count()}, {"reason", to_string(reason_)},
-                                {"detail", close_detail_}});
-  } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
-    log::info("client_rejected", {{"peer", peer()}, {"database", database()}, {"user", user()},
-                                  {"reason", to_string(reason_)}, {"detail", close_detail_}});
+  if (log::enabled(log::Level::info)) {  // as at login: the fields are made before the call
+    auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
+    if (id_ != 0) {
+      log::info("client_logout", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
+                                  {"duration_ms", duration.count()}, {"reason", to_string(reason_)},
+                                  {"detail", close_detail_}});
+    } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
+      log::info("client_rejected", {{"peer", peer()}, {"database", database()}, {"user", user()},
+                                    {"reason", to_string(reason_)}, {"detail", close_detail_}});
+    }
   }
   client_.close();
 }
 
-net::Task<void> run_session(net::Socket socket, SessionEnv& env) {
-  net::tune_socket(socket);
-  auto session = std::make_unique<Session>(net::Transport(std::move(socket)), env);
+net::Task<void> run_session(net::Socket socket, net::PeerAddress peer, SessionEnv& env) {
+  net::tune_socket(socket, peer.port != 0);  // TCP peers have a port; unix socket peers do not
+  auto session = std::make_unique<Session>(net::Transport(std::move(socket)), std::move(peer), env);
   co_await session->run();
   if (session->parked()) Session::park(std::move(session));
 }

@@ -19,7 +19,7 @@ namespace pgweir::client {
 
 class Session {
  public:
-  Session(net::Transport client, SessionEnv& env);
+  Session(net::Transport client, net::PeerAddress peer, SessionEnv& env);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -63,9 +63,10 @@ class Session {
   // `woken`: waiter_ has just been woken from a wait pump_client started in the pool's queue.
   net::Task<bool> attach(bool first, bool woken = false);
   // Transaction and statement mode: welcomes the client with the parameters a server of its kind reported at its
-  // login, the client's application_name in (attach(false) later brings its server in step). False when the pool
-  // has no such server's parameters yet and the login must take a server.
-  bool welcome_from_pool();
+  // login, the client's application_name in (attach(false) later brings its server in step), and returns them as
+  // ParameterStatus messages. Null when the pool has no such server's parameters yet and the login must take a
+  // server.
+  std::shared_ptr<const std::string> welcome_from_pool();
   // attach(false)'s common case without a coroutine: an idle server lent at once whose parameters already match.
   // False when attach(false) has to do it (with lease_ already set when only the parameters need a SET).
   bool attach_now();
@@ -88,6 +89,8 @@ class Session {
   static net::Task<void> unpark(std::unique_ptr<Session> self);
   // Asks pump_client to end its idle read and park, when the session is idle and has been quiet long enough.
   void try_park(net::TimePoint now);
+  // Ends the login (cancels its socket operations) once client_login_timeout has passed since the connection.
+  void check_login(net::TimePoint now);
   // What follows serving: the server (if any) goes back clean or is closed; the one log line.
   net::Task<void> wind_up();
   void count_login(bool logged_in);
@@ -194,6 +197,8 @@ class Session {
   bool client_pumping_ = false;  // pump_client is running (relay())
   bool server_pumping_ = false;  // pump_server is running
   bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
+  // Bytes for the client. From a successful authenticate() to the welcome it holds what is still to be sent of the
+  // answer to the login (SCRAM's final message, AuthenticationOk); a refusal (fail()) replaces it.
   std::string scratch_;
 
   // Parking. The lot's links are set while keep_serving() runs for a session that may park.
@@ -202,6 +207,8 @@ class Session {
   Session* lot_prev_ = nullptr;
   Session* lot_next_ = nullptr;
   bool linked_ = false;
+  bool logging_in_ = false;     // linked for check_login(), not try_park()
+  bool login_expired_ = false;  // client_login_timeout passed during the login: nothing more is sent to the client
   bool idle_reading_ = false;    // pump_client waits for the client in its inbox read (the last read drained)
   bool park_requested_ = false;  // try_park() cancelled that read
   bool parked_ = false;          // pump_client ended for the park; the relay unwinds without an end_

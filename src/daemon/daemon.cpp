@@ -155,8 +155,9 @@ struct Worker {
 asio::awaitable<void> accept_loop(Acceptor& acceptor, client::SessionEnv& env, std::string name) {
   auto ex = co_await asio::this_coro::executor;
   asio::steady_timer backoff(ex);
+  net::Endpoint peer;
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(net::use_tuple);
+    auto [ec, socket] = co_await acceptor.async_accept(peer, net::use_tuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
@@ -168,7 +169,7 @@ asio::awaitable<void> accept_loop(Acceptor& acceptor, client::SessionEnv& env, s
       }
       continue;
     }
-    asio::co_spawn(ex, client::run_session(std::move(socket), env), asio::detached);
+    asio::co_spawn(ex, client::run_session(std::move(socket), net::peer_address(peer), env), asio::detached);
   }
 }
 

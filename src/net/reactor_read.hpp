@@ -108,7 +108,7 @@ class DrainingRecvOp : public ad::reactor_op {
   static status do_perform(ad::reactor_op* base) {
     auto* o = static_cast<DrainingRecvOp*>(base);
     for (;;) {
-      ssize_t n = ::recv(o->fd_, o->data_, o->size_, 0);
+      ssize_t n = ::recv(o->fd_, o->data_, o->size_, MSG_DONTWAIT);
       if (n > 0) {
         o->bytes_transferred_ = static_cast<std::size_t>(n);
         // Fewer bytes than asked for: the socket held no more data, and unless the peer's FIN or an error was
@@ -149,8 +149,8 @@ class DrainingRecvOp : public ad::reactor_op {
   ad::handler_work<Handler, IoExecutor> work_;
 };
 
-// Starts a read of at most `size` bytes into `data` on the non-blocking plain socket `socket`, whose executor's
-// reactor is `reactor`. Completes with (error, bytes); eof is asio::error::eof.
+// Starts a read of at most `size` bytes into `data` on the plain socket `socket` (read with MSG_DONTWAIT), whose
+// executor's reactor is `reactor`. Completes with (error, bytes); eof is asio::error::eof.
 template <class Token>
 auto async_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::size_t size, Token&& token) {
   return asio::async_initiate<Token, void(ErrorCode, std::size_t)>(

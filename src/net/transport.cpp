@@ -1,4 +1,4 @@
-// Transport: reads that wait in the reactor (TLS: readiness-driven) and gathered writes, on a non-blocking fd.
+// Transport: reads that wait in the reactor (TLS: readiness-driven) and gathered writes, with MSG_DONTWAIT.
 #include "pgweir/net/transport.hpp"
 
 #include <arpa/inet.h>
@@ -33,12 +33,12 @@ ssize_t send_gathered(int fd, iovec* iov, std::size_t count) {
   for (;;) {
     ssize_t n;
     if (count == 1) {
-      n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+      n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
     } else {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = count;
-      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     if (n >= 0 || errno != EINTR) return n;
   }
@@ -51,7 +51,10 @@ constexpr std::size_t k_tls_coalesce = 16 * 1024;
 Transport::Transport(Socket socket) : socket_(std::move(socket)) {}
 
 Transport::Transport(Transport&& o) noexcept
-    : socket_(std::move(o.socket_)), ssl_(std::exchange(o.ssl_, nullptr)), reactor_(std::exchange(o.reactor_, nullptr)) {}
+    : socket_(std::move(o.socket_)),
+      ssl_(std::exchange(o.ssl_, nullptr)),
+      reactor_(std::exchange(o.reactor_, nullptr)),
+      unread_(std::move(o.unread_)) {}
 
 Transport& Transport::operator=(Transport&& o) noexcept {
   if (this != &o) {
@@ -59,6 +62,7 @@ Transport& Transport::operator=(Transport&& o) noexcept {
     socket_ = std::move(o.socket_);
     ssl_ = std::exchange(o.ssl_, nullptr);
     reactor_ = std::exchange(o.reactor_, nullptr);
+    unread_ = std::move(o.unread_);
   }
   return *this;
 }
@@ -82,26 +86,47 @@ Task<ErrorCode> Transport::wait(bool for_write) {
 }
 
 bool Transport::has_buffered_input() {
-  if (ssl_ && SSL_pending(ssl_) > 0) return true;
+  if (unread_ || (ssl_ && SSL_pending(ssl_) > 0)) return true;
   char probe;
   return ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 bool Transport::idle_and_open() {
   if (!socket_.is_open()) return false;
-  if (ssl_ && SSL_pending(ssl_) > 0) return false;
+  if (unread_ || (ssl_ && SSL_pending(ssl_) > 0)) return false;
   char probe;
   ssize_t n = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 Task<ErrorCode> Transport::wait_readable() {
-  if (ssl_ && SSL_pending(ssl_) > 0) co_return ErrorCode{};
+  if (unread_ || (ssl_ && SSL_pending(ssl_) > 0)) co_return ErrorCode{};
   co_return co_await wait(false);
+}
+
+void Transport::unread(std::string_view bytes) {
+  if (bytes.empty()) return;
+  if (!unread_) {
+    unread_ = std::make_unique<std::string>(bytes);
+  } else {
+    unread_->insert(0, bytes);
+  }
+}
+
+std::size_t Transport::take_unread(char* data, std::size_t size) {
+  std::size_t n = std::min(size, unread_->size());
+  std::memcpy(data, unread_->data(), n);
+  if (n == unread_->size()) {
+    unread_.reset();
+  } else {
+    unread_->erase(0, n);
+  }
+  return n;
 }
 
 std::pair<ErrorCode, std::size_t> Transport::try_read(char* data, std::size_t size, bool& want_write) {
   want_write = false;
+  if (unread_) return {{}, take_unread(data, size)};
   if (ssl_) {
     ERR_clear_error();
     std::size_t n = 0;
@@ -115,7 +140,7 @@ std::pair<ErrorCode, std::size_t> Transport::try_read(char* data, std::size_t si
     }
   }
   for (;;) {
-    ssize_t n = ::recv(socket_.native_handle(), data, size, 0);
+    ssize_t n = ::recv(socket_.native_handle(), data, size, MSG_DONTWAIT);
     if (n > 0) return {{}, static_cast<std::size_t>(n)};
     if (n == 0) return {eof_code(), 0};
     if (errno == EINTR) continue;
@@ -135,19 +160,15 @@ Task<std::tuple<ErrorCode, std::size_t>> Transport::read_some(char* data, std::s
 
 namespace {
 
-Task<std::tuple<ErrorCode, std::size_t>> failed_read(ErrorCode ec) { co_return std::tuple{ec, std::size_t{0}}; }
+Task<std::tuple<ErrorCode, std::size_t>> done_read(std::size_t n) { co_return std::tuple{ErrorCode{}, n}; }
 
 }  // namespace
 
 // Not a coroutine itself: on a plain connection the caller awaits the reactor read directly.
 Task<std::tuple<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
+  if (unread_) return done_read(take_unread(data, size));
   if (ssl_) return read_some(data, size);
   if (!reactor_) {
-    if (!socket_.non_blocking()) {
-      ErrorCode ec;
-      socket_.non_blocking(true, ec);
-      if (ec) return failed_read(ec);
-    }
     reactor_ = &asio::use_service<asio::detail::epoll_reactor>(asio::query(socket_.get_executor(), asio::execution::context));
     detail::watch_peer_shutdown(socket_, *reactor_);
   }
@@ -156,7 +177,7 @@ Task<std::tuple<ErrorCode, std::size_t>> Transport::receive(char* data, std::siz
 
 Task<ErrorCode> Transport::read_exact(char* data, std::size_t size) {
   while (size > 0) {
-    auto [ec, n] = co_await read_some(data, size);
+    auto [ec, n] = co_await receive(data, size);
     if (ec) co_return ec;
     data += n;
     size -= n;
@@ -269,8 +290,17 @@ Task<ErrorCode> Transport::write_all(std::span<const asio::const_buffer> buffers
 }
 
 Task<ErrorCode> Transport::tls_handshake(SSL* ssl, bool server) {
+  // Held bytes came before the handshake, in the clear: they must not be taken for part of it.
+  if (unread_) {
+    SSL_free(ssl);
+    co_return tls_error_code();
+  }
   if (ssl_) SSL_free(ssl_);
   ssl_ = ssl;
+  // OpenSSL reads and writes the fd itself, without MSG_DONTWAIT: it must be in non-blocking mode.
+  ErrorCode blocking_ec;
+  socket_.non_blocking(true, blocking_ec);
+  if (blocking_ec) co_return blocking_ec;
   if (SSL_set_fd(ssl_, socket_.native_handle()) != 1) co_return tls_error_code();
   if (server) {
     SSL_set_accept_state(ssl_);
@@ -302,37 +332,38 @@ void Transport::rehome(const Executor& executor) {
   reactor_ = nullptr;  // the new event loop's reactor is looked up at the next receive
 }
 
-void tune_socket(Socket& socket) {
-  boost::system::error_code ec;
-  socket.non_blocking(true, ec);
+void tune_socket(Socket& socket, bool tcp) {
+  if (!tcp) return;
   int fd = socket.native_handle();
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 &&
-      (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-  }
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 }
 
-PeerAddress peer_address(const Socket& socket) {
-  sockaddr_storage ss{};
-  socklen_t len = sizeof ss;
-  if (::getpeername(const_cast<Socket&>(socket).native_handle(), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return {"unknown", 0};
+PeerAddress peer_address(const Endpoint& peer) {
+  const sockaddr* sa = peer.data();
   char host[INET6_ADDRSTRLEN] = {};
-  if (ss.ss_family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-    ::inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
-    return {host, ntohs(a->sin_port)};
+  if (sa->sa_family == AF_INET && peer.size() >= sizeof(sockaddr_in)) {
+    // By hand: glibc's inet_ntop formats IPv4 through sprintf, a thousand instructions for every login.
+    auto* a = reinterpret_cast<const sockaddr_in*>(sa);
+    auto bytes = reinterpret_cast<const unsigned char*>(&a->sin_addr);
+    char* p = host;
+    for (int i = 0; i < 4; ++i) {
+      if (i > 0) *p++ = '.';
+      unsigned b = bytes[i];
+      if (b >= 100) *p++ = static_cast<char>('0' + b / 100);
+      if (b >= 10) *p++ = static_cast<char>('0' + b / 10 % 10);
+      *p++ = static_cast<char>('0' + b % 10);
+    }
+    return {std::string(host, p), ntohs(a->sin_port)};
   }
-  if (ss.ss_family == AF_INET6) {
-    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (sa->sa_family == AF_INET6 && peer.size() >= sizeof(sockaddr_in6)) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(sa);
     ::inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
     return {host, ntohs(a->sin6_port)};
   }
-  return {"[local]", 0};
+  if (sa->sa_family == AF_UNIX) return {"[local]", 0};
+  return {"unknown", 0};
 }
 
 std::string PeerAddress::to_string() const {
@@ -348,8 +379,21 @@ void ReadinessWait::start(Socket& socket) {
   auto& reactor = asio::use_service<asio::detail::epoll_reactor>(asio::query(socket.get_executor(), asio::execution::context));
   auto& impl = detail::SocketAccess::implementation(socket);
   ec_ = ErrorCode();
-  // Not speculative: the reactor re-arms the descriptor (EPOLL_CTL_MOD), which reports input that is already there.
-  reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, this, false, false);
+  fd_ = impl.socket_;
+  // Speculative: when the reactor has seen an edge since the socket's last draining read (or none was ever made),
+  // perform() peeks at once; otherwise, or when the peek finds nothing, the wait is queued for the next edge
+  // without re-arming the descriptor (the fd is registered edge-triggered).
+  reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, this, false, true);
+}
+
+asio::detail::reactor_op::status ReadinessWait::perform(reactor_op* base) {
+  auto* wait = static_cast<ReadinessWait*>(base);
+  for (;;) {
+    char probe;
+    if (::recv(wait->fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) return done;  // input, or end of stream
+    if (errno == EINTR) continue;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? not_done : done;  // an error is for the reader to see
+  }
 }
 
 void ReadinessWait::complete(void* owner, asio::detail::operation* base, const ErrorCode&, std::size_t) {

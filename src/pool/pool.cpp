@@ -6,6 +6,7 @@
 
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
+#include "pgweir/protocol/messages.hpp"
 
 namespace pgweir::pool {
 namespace asio = boost::asio;
@@ -172,7 +173,7 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   if (generation == generation_) {
     // One entry per set of startup parameters seen; clients that vary theirs (options=...) could grow it for ever.
     if (welcome_.size() >= limits::k_welcome_sets && !welcome_.contains(conn->signature())) welcome_.clear();
-    welcome_[conn->signature()] = conn->parameters();
+    welcome_[conn->signature()] = WelcomeSource{conn->parameters(), {}};
   }
   ++active_;
   lent_.insert(conn.get());
@@ -182,20 +183,34 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
   co_return Lease(shared_from_this(), std::move(conn));
 }
 
-std::optional<server::ParamMap> Pool::welcome_parameters(const std::string& signature) const {
+std::optional<Pool::Welcome> Pool::welcome(const std::string& signature, std::string_view application_name) {
   std::lock_guard lock(mutex_);
   auto it = welcome_.find(signature);
   if (it == welcome_.end()) return std::nullopt;
-  return it->second;
+  auto& last = it->second.last;
+  if (last.parameters) {
+    auto app = last.parameters->values.find("application_name");
+    if (app != last.parameters->values.end() && app->second == application_name) return last;
+  }
+  auto values = it->second.values;
+  values["application_name"] = application_name;
+  auto messages = std::make_shared<std::string>();
+  for (const auto& [k, v] : values) protocol::append_parameter_status(*messages, k, v);
+  last = Welcome{shared_parameters_locked(values), std::move(messages)};
+  return last;
 }
 
 std::shared_ptr<const server::ParameterSet> Pool::shared_parameters(const server::ParamMap& values) {
+  std::lock_guard lock(mutex_);
+  return shared_parameters_locked(values);
+}
+
+std::shared_ptr<const server::ParameterSet> Pool::shared_parameters_locked(const server::ParamMap& values) {
   std::size_t hash = 0;
   for (const auto& [k, v] : values) {
     hash = hash * 31 + std::hash<std::string>{}(k);
     hash = hash * 31 + std::hash<std::string>{}(v);
   }
-  std::lock_guard lock(mutex_);
   auto [first, last] = parameter_sets_.equal_range(hash);
   for (auto it = first; it != last; ++it) {
     if (auto set = it->second.lock(); set && set->values == values) return set;

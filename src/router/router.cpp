@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <fstream>
+#include <utility>
 #include <sstream>
 
 #include "pgweir/core/log.hpp"
@@ -102,19 +103,25 @@ protocol::BackendKeyData CancelMap::issue(const std::shared_ptr<CancelTarget>& t
   protocol::BackendKeyData key;
   std::lock_guard lock(mutex_);
   for (;;) {
-    std::uint32_t raw[2];
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw), sizeof raw) != 1) {
-      // The RNG failing is not a reason to refuse clients; fall back to a counter-based key that is still unique.
-      static std::uint32_t counter = 0;
-      raw[0] = ++counter;
-      raw[1] = static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(target.get()));
-    }
-    key.process_id = raw[0] & 0x7fffffff;  // positive, as PostgreSQL's PIDs
-    key.secret_key = raw[1];
+    key.process_id = next_random_locked(target.get()) & 0x7fffffff;  // positive, as PostgreSQL's PIDs
+    key.secret_key = next_random_locked(target.get());
     if (key.process_id != 0 && !entries_.contains(key.process_id)) break;
   }
   entries_.emplace(key.process_id, std::pair{key.secret_key, std::weak_ptr<CancelTarget>(target)});
   return key;
+}
+
+std::uint32_t CancelMap::next_random_locked(const void* salt) {
+  if (random_left_ == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(random_.data()), sizeof random_) != 1) {
+      // The RNG failing is not a reason to refuse clients; fall back to a counter-based key that is still unique.
+      static std::uint32_t counter = 0;
+      return ++counter ^ static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(salt));
+    }
+    random_left_ = random_.size();
+  }
+  // Handed out once: the word is cleared as it is taken.
+  return std::exchange(random_[--random_left_], 0);
 }
 
 void CancelMap::remove(const protocol::BackendKeyData& key) {

@@ -208,7 +208,7 @@ net::Task<ConnectResult> connect_all(const LoginSpec& spec, net::Executor execut
       last = fail(ConnectFailure::unreachable, socket.error().message);
       continue;
     }
-    net::tune_socket(*socket);
+    net::tune_socket(*socket, !ep.is_unix());
     auto conn = std::make_unique<ServerConnection>(net::Transport(std::move(*socket)), ep);
     if (auto err = co_await negotiate_tls(conn->transport(), spec, ep)) {
       last = std::move(*err);

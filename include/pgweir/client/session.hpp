@@ -13,6 +13,7 @@
 
 #include "pgweir/core/slab.hpp"
 #include "pgweir/net/asio.hpp"
+#include "pgweir/net/transport.hpp"
 #include "pgweir/admin/inventory.hpp"
 #include "pgweir/router/router.hpp"
 
@@ -89,7 +90,8 @@ struct SessionEnv {
 };
 
 // The pool clients one event loop serves, so that those idle for server.client_park_after can be parked: their
-// relay coroutines end and they wait for input in a plain reactor wait, holding only their Session. One per event
+// relay coroutines end and they wait for input in a plain reactor wait, holding only their Session. Clients that
+// are logging in are on it too, so that a login that outlasts server.client_login_timeout is ended. One per event
 // loop, used on that loop's thread only; it must outlive the loop's io_context (sessions unlink themselves from it
 // when they end).
 class ParkingLot {
@@ -97,8 +99,9 @@ class ParkingLot {
   // Makes `lot` the lot of sessions that start serving on the calling thread (an event loop's thread).
   static void bind(ParkingLot* lot);
   static ParkingLot* current();
-  // Parks the sessions on this lot that are idle and have been quiet for their client_park_after. Called every
-  // limits::k_park_sweep_period on the lot's loop; hands freed memory back to the system after parks.
+  // Parks the sessions on this lot that are idle and have been quiet for their client_park_after, and ends the
+  // logins that have outlasted client_login_timeout. Called every limits::k_park_sweep_period on the lot's loop;
+  // hands freed memory back to the system after parks.
   void sweep(net::TimePoint now);
 
  private:
@@ -110,7 +113,8 @@ class ParkingLot {
   net::TimePoint last_trim_{};
 };
 
-net::Task<void> run_session(net::Socket socket, SessionEnv& env);
+// Serves a client connection just accepted from `peer`.
+net::Task<void> run_session(net::Socket socket, net::PeerAddress peer, SessionEnv& env);
 
 // Asks a session to end at its next idle moment (shutdown), or at once (kill).
 void request_shutdown(Session& s);

@@ -22,6 +22,7 @@ template <class T = void>
 using Task = asio::awaitable<T>;
 using ErrorCode = boost::system::error_code;
 using Socket = asio::generic::stream_protocol::socket;
+using Endpoint = asio::generic::stream_protocol::endpoint;
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 

@@ -1,5 +1,6 @@
-// Reading whole messages where pgweir must see all of one (login, control queries). Reads exactly the message's
-// bytes, never past it, so nothing that follows is lost.
+// Reading whole messages where pgweir must see all of one (login, control queries). Reads ahead, so that one read
+// usually brings a whole message (a server's login answer, many messages, in one), and gives what follows the
+// message back to the transport (Transport::unread): nothing is lost, and the next read starts there.
 #pragma once
 
 #include <string>

@@ -22,14 +22,17 @@ class ReadinessWait : private boost::asio::detail::reactor_op {
   ReadinessWait& operator=(const ReadinessWait&) = delete;
 
   // Completes when `socket` has input (or already had it), has hung up or failed, or when its operations are
-  // cancelled (socket.cancel()).
+  // cancelled (socket.cancel()). Costs no system call when the socket's last read drained it and nothing has
+  // arrived since (Transport::receive); otherwise one peek.
   void start(Socket& socket);
 
  private:
-  static status perform(reactor_op*) { return done; }
+  // Whether the socket has input, has hung up or failed: a non-blocking one-byte peek.
+  static status perform(reactor_op* base);
   static void complete(void* owner, boost::asio::detail::operation* base, const ErrorCode&, std::size_t);
   Callback callback_;
   void* context_;
+  int fd_ = -1;
 };
 
 }  // namespace pgweir::net

@@ -1,9 +1,11 @@
-// One stream connection (TCP or unix socket), optionally TLS, driven on a non-blocking fd. Relay reads stay
-// pending inside the reactor (receive); writes are gathered.
+// One stream connection (TCP or unix socket), optionally TLS. Relay reads stay pending inside the reactor
+// (receive); writes are gathered. Plain reads and writes pass MSG_DONTWAIT, so the fd need not be put in
+// non-blocking mode (a system call per connection); a TLS connection's is, for OpenSSL.
 #pragma once
 
 #include <openssl/ssl.h>
 
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -57,6 +59,10 @@ class Transport {
   Task<ErrorCode> tls_handshake(SSL* ssl, bool server);
   // True when decrypted or raw bytes are already buffered (e.g. bytes that arrived after an SSLRequest).
   bool has_buffered_input();
+  // Gives back bytes read past the end of a message (message_io's reads read ahead): the next reads return them
+  // first. Not while a read is pending; a TLS handshake refuses to start while any are held.
+  void unread(std::string_view bytes);
+  bool has_unread() const { return unread_ != nullptr; }
   // For a connection that sat idle: false when the peer closed it or sent something unasked (an idle server
   // that was terminated sends its FATAL and closes). One non-blocking peek.
   bool idle_and_open();
@@ -69,14 +75,16 @@ class Transport {
  private:
   Task<ErrorCode> wait(bool for_write);
   std::pair<ErrorCode, std::size_t> try_read(char* data, std::size_t size, bool& want_write);
+  std::size_t take_unread(char* data, std::size_t size);
 
   Socket socket_;
   SSL* ssl_ = nullptr;
   asio::detail::epoll_reactor* reactor_ = nullptr;  // the socket's reactor, looked up at the first receive
+  std::unique_ptr<std::string> unread_;             // given back by unread(); null when empty
 };
 
-// Sets TCP_NODELAY and keepalive on TCP sockets (ignored on unix sockets); makes the fd non-blocking.
-void tune_socket(Socket& socket);
+// Sets TCP_NODELAY and keepalive on a TCP socket.
+void tune_socket(Socket& socket, bool tcp);
 
 // A socket's peer: "1.2.3.4" or "::1" and its port; "[local]" and port 0 for a unix socket (as PostgreSQL names
 // such clients), "unknown" when the socket has no peer.
@@ -86,6 +94,7 @@ struct PeerAddress {
   // "1.2.3.4:5678", "[::1]:5678", or the host alone when there is no port.
   std::string to_string() const;
 };
-PeerAddress peer_address(const Socket& socket);
+// The peer address an accept reported.
+PeerAddress peer_address(const Endpoint& peer);
 
 }  // namespace pgweir::net

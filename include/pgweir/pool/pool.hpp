@@ -197,10 +197,16 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // The shared statement for a (query, parameter types) pair: clients that prepare the same text share one
   // server-side name, so a server connection prepares it once for all of them.
   std::shared_ptr<const server::Statement> statement(std::string_view query, std::string_view param_types);
+  // A welcome without a server: the parameters a client of a transaction or statement pool is told at login, and
+  // those same parameters as ParameterStatus messages.
+  struct Welcome {
+    std::shared_ptr<const server::ParameterSet> parameters;
+    std::shared_ptr<const std::string> messages;
+  };
   // What a server logged in with these startup parameters (signature) reported at login, since the last DSN change
-  // or RECONNECT: a client of a transaction or statement pool is welcomed with it without taking a server. None
-  // until such a server has logged in.
-  std::optional<server::ParamMap> welcome_parameters(const std::string& signature) const;
+  // or RECONNECT, with application_name set to the client's own. None until such a server has logged in. The
+  // welcome last made for a signature is kept, so that clients with the same application_name share it.
+  std::optional<Welcome> welcome(const std::string& signature, std::string_view application_name);
   // The one ParameterSet of this pool with these values: made on first use, shared while any client holds it.
   std::shared_ptr<const server::ParameterSet> shared_parameters(const server::ParamMap& values);
   void client_joined() { clients_.fetch_add(1, std::memory_order_relaxed); }
@@ -224,6 +230,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // when the caller runs there, else by a post that does nothing if that wait is over by then.
   static void wake(const std::shared_ptr<Waiter>& w);
   void release_slot_locked();
+  std::shared_ptr<const server::ParameterSet> shared_parameters_locked(const server::ParamMap& values);
   net::Task<AcquireResult> open_with_slot(net::Executor executor, server::StartupParams parameters);
   std::unique_ptr<server::ServerConnection> take_idle_locked(const net::Executor& executor, const std::string& signature,
                                                             bool any_signature);
@@ -238,7 +245,11 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::deque<std::shared_ptr<Waiter>> waiters_;
   // shared_parameters' sets by a hash of their values; expired ones are swept as the table grows.
   std::unordered_multimap<std::size_t, std::weak_ptr<const server::ParameterSet>> parameter_sets_;
-  std::map<std::string, server::ParamMap> welcome_;  // by signature
+  struct WelcomeSource {
+    server::ParamMap values;  // as the server reported them
+    Welcome last;             // the welcome last made from them
+  };
+  std::map<std::string, WelcomeSource> welcome_;  // by signature
   std::size_t parameter_sets_sweep_at_ = 64;
   int active_ = 0;
   int connecting_ = 0;

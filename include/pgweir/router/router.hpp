@@ -2,6 +2,7 @@
 // and the cancel map from pgweir-issued BackendKeyData to the server connection a client is using.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -69,6 +70,11 @@ class CancelMap {
   std::unordered_map<std::uint32_t, std::pair<std::uint32_t, std::weak_ptr<CancelTarget>>, std::hash<std::uint32_t>,
                      std::equal_to<>, core::slab::Allocator<Entry>>
       entries_;
+  // Keys are drawn from the CSPRNG a batch at a time: one RAND_bytes call costs thousands of instructions (and a
+  // getpid for its fork check), more than the rest of a key's issue.
+  std::array<std::uint32_t, 64> random_{};
+  std::size_t random_left_ = 0;
+  std::uint32_t next_random_locked(const void* salt);
 };
 
 // What pgweir knows of a client's secret, for logging in to servers as that client.
