@@ -670,7 +670,7 @@ net::Task<void> Session::pump_client() {
         stop(reason_);
         co_return;
       }
-      buf_->wake.cancel();  // pump_server waits for a server to read from
+      buf_->server_pump_wake.notify();  // pump_server waits for a server to read from
     }
     pool_->cells().bytes_received.inc(input.size());
     if (!forward_to_server(input, hooks)) co_return;
@@ -804,10 +804,7 @@ void Session::end_query(char status) {
 // then sees relay_stopping(); relay() waits on buf_->wake for this one.
 net::Task<void> Session::pump_server() {
   for (;;) {
-    while (!lease_ && !end_ && client_pumping_) {
-      buf_->wake.expires_at(net::TimePoint::max());
-      co_await buf_->wake.async_wait(net::use_tuple);
-    }
+    while (!lease_ && !end_ && client_pumping_) co_await buf_->server_pump_wake.wait();
     if (!lease_) break;
     bool released = co_await relay_server();
     if (!released) break;
@@ -987,20 +984,21 @@ net::Task<void> Session::relay() {
     co_await pump_client();
     client_pumping_ = false;
     // pump_client left with end_ or release_requested_ set (or for a park). pump_server may be waiting for a
-    // server, reading from one or writing to the client. Without a server it can only be waiting on `wake`:
-    // cancelling that wait ends it as soon as it runs, which it does before this coroutine is resumed from the
-    // queue behind it (no 50 ms timer to arm, which costs a timerfd_settime when it is the loop's earliest).
+    // server, reading from one or writing to the client. Without a server it can only be waiting on
+    // server_pump_wake: waking it ends it as soon as it runs, which it does before this coroutine is resumed from
+    // the queue behind it (no 50 ms timer to arm, which costs a timerfd_settime when it is the loop's earliest).
     if (server_pumping_ && !lease_) {
-      buf_->wake.cancel();
+      buf_->server_pump_wake.notify();
       co_await asio::post(client_.executor(), asio::use_awaitable);
     }
     // Otherwise, cancel its operations until it has ended (a write waiting for its turn starts after a cancel,
     // hence the repeat).
     while (server_pumping_) {
+      buf_->server_pump_wake.notify();
       boost::system::error_code ignored;
       if (lease_) lease_->transport().socket().cancel(ignored);
       client_.socket().cancel(ignored);
-      buf_->wake.expires_after(std::chrono::milliseconds(50));  // also cancels pump_server's wait on it
+      buf_->wake.expires_after(std::chrono::milliseconds(50));
       co_await buf_->wake.async_wait(net::use_tuple);
     }
     if (end_) {
@@ -1188,7 +1186,7 @@ void Session::park(std::unique_ptr<Session> self) {
     resume(std::move(self));
     return;
   }
-  s.env_.router.metrics().client_parks.with().inc();
+  s.env_.router.metrics().parks.inc();
   if (s.lot_) ++s.lot_->parked_since_trim_;
   // What an idle client does not need; keep_serving() makes it again. A pool waiter is made at the next wait.
   s.waiter_.reset();
@@ -1197,7 +1195,7 @@ void Session::park(std::unique_ptr<Session> self) {
   std::string().swap(s.scratch_);
   // The wait owns the session until it completes (park_woken). Input that arrived since the cancelled read
   // completes it at once (see ReadinessWait::start).
-  self.release()->park_wait_.start(s.client_.socket());
+  self.release()->park_wait_.start(s.client_);
 }
 
 void Session::park_woken(void* context, bool destroyed) {
@@ -1222,11 +1220,11 @@ net::Task<void> Session::unpark(std::unique_ptr<Session> self) {
 void Session::count_login(bool logged_in) {
   auto& metrics = env_.router.metrics();
   if (logged_in) {
-    metrics.client_logins.with({"ok"}).inc();
+    metrics.logins_ok.inc();
   } else if (reason_ == CloseReason::auth_failed) {
-    metrics.client_logins.with({"auth_failed"}).inc();
+    metrics.logins_auth_failed.inc();
   } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
-    metrics.client_logins.with({"rejected"}).inc();
+    metrics.logins_rejected.inc();
   }
 }
 
@@ -1256,7 +1254,7 @@ net::Task<void> Session::wind_up() {
 }
 
 void Session::finish() {
-  env_.router.metrics().client_disconnects.with({to_string(reason_)}).inc();
+  env_.router.metrics().client_disconnect(static_cast<std::size_t>(reason_), to_string(reason_)).inc();
   if (log::enabled(log::Level::info)) {  // as at login: the fields are made before the call
     auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
     if (id_ != 0) {

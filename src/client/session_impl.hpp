@@ -9,6 +9,7 @@
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/slab.hpp"
 #include "pgweir/net/readiness_wait.hpp"
+#include "pgweir/net/signal.hpp"
 #include "pgweir/net/stream_scanner.hpp"
 #include "pgweir/net/transport.hpp"
 #include "pgweir/pool/pool.hpp"
@@ -189,7 +190,9 @@ class Session {
     std::string carry;
     std::string spill;          // what the server socket did not take at once (forward_to_server)
     std::string state_rewrite;  // a statement refused for session state, rewritten (check_session_state)
-    // pump_server waits on it for the next server; relay() waits on it for pump_server to end.
+    // pump_server waits on it for the next server.
+    net::Signal server_pump_wake;
+    // relay() waits on it for pump_server to end.
     net::asio::steady_timer wake;
   };
   std::unique_ptr<RelayBuffers> buf_;

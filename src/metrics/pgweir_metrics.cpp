@@ -36,12 +36,24 @@ Metrics::Metrics(Registry& r, std::string_view version)
                              "Idle clients parked after server.client_park_after: their relay ends until they send "
                              "again. A client counts each time it parks.")),
       build_info(r.gauge("pgweir_build_info", "Always 1; the version label names the running build.", {"version"})),
-      ready(r.gauge("pgweir_up", "1 while pgweir is listening, not shutting down and reaches a database.")) {
+      ready(r.gauge("pgweir_up", "1 while pgweir is listening, not shutting down and reaches a database.")),
+      // Results are exposed as 0 from the start so that rate() and alerts see the series before the first event.
+      logins_ok(client_logins.with({"ok"})),
+      logins_auth_failed(client_logins.with({"auth_failed"})),
+      logins_rejected(client_logins.with({"rejected"})),
+      parks(client_parks.with()) {
   build_info.with({version}).set(1);
-  // Results are exposed as 0 from the start so that rate() and alerts see the series before the first event.
-  for (auto result : {"ok", "auth_failed", "rejected"}) client_logins.with({result});
   for (auto result : {"ok", "failed"}) config_reloads.with({result});
-  client_parks.with();
+}
+
+Counter& Metrics::client_disconnect(std::size_t index, std::string_view reason) {
+  if (index >= disconnect_cells_.size()) return client_disconnects.with({reason});
+  auto* cell = disconnect_cells_[index].load(std::memory_order_acquire);
+  if (!cell) {
+    cell = &client_disconnects.with({reason});  // the same cell whichever thread stores it
+    disconnect_cells_[index].store(cell, std::memory_order_release);
+  }
+  return *cell;
 }
 
 PoolCells Metrics::for_pool(std::string_view database, std::string_view user) {

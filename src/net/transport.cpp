@@ -168,11 +168,15 @@ Task<std::tuple<ErrorCode, std::size_t>> done_read(std::size_t n) { co_return st
 Task<std::tuple<ErrorCode, std::size_t>> Transport::receive(char* data, std::size_t size) {
   if (unread_) return done_read(take_unread(data, size));
   if (ssl_) return read_some(data, size);
+  return detail::async_draining_read(socket_, reactor(), data, size, use_tuple);
+}
+
+asio::detail::epoll_reactor& Transport::reactor() {
   if (!reactor_) {
     reactor_ = &asio::use_service<asio::detail::epoll_reactor>(asio::query(socket_.get_executor(), asio::execution::context));
     detail::watch_peer_shutdown(socket_, *reactor_);
   }
-  return detail::async_draining_read(socket_, *reactor_, data, size, use_tuple);
+  return *reactor_;
 }
 
 Task<ErrorCode> Transport::read_exact(char* data, std::size_t size) {
@@ -375,15 +379,14 @@ std::string PeerAddress::to_string() const {
 ReadinessWait::ReadinessWait(Callback callback, void* context)
     : reactor_op(ErrorCode(), &ReadinessWait::perform, &ReadinessWait::complete), callback_(callback), context_(context) {}
 
-void ReadinessWait::start(Socket& socket) {
-  auto& reactor = asio::use_service<asio::detail::epoll_reactor>(asio::query(socket.get_executor(), asio::execution::context));
-  auto& impl = detail::SocketAccess::implementation(socket);
+void ReadinessWait::start(Transport& transport) {
+  auto& impl = detail::SocketAccess::implementation(transport.socket());
   ec_ = ErrorCode();
   fd_ = impl.socket_;
   // Speculative: when the reactor has seen an edge since the socket's last draining read (or none was ever made),
   // perform() peeks at once; otherwise, or when the peek finds nothing, the wait is queued for the next edge
   // without re-arming the descriptor (the fd is registered edge-triggered).
-  reactor.start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, this, false, true);
+  transport.reactor().start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, this, false, true);
 }
 
 asio::detail::reactor_op::status ReadinessWait::perform(reactor_op* base) {

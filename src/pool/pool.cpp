@@ -56,7 +56,7 @@ void Lease::close() {
   {
     std::lock_guard lock(pool_->mutex_);
     --pool_->active_;
-    pool_->lent_.erase(conn_.get());
+    conn_->lent_hook.unlink();
   }
   pool_->discard(std::move(conn_));
 }
@@ -176,7 +176,7 @@ net::Task<AcquireResult> Pool::open_with_slot(net::Executor executor, server::St
     welcome_[conn->signature()] = WelcomeSource{conn->parameters(), {}};
   }
   ++active_;
-  lent_.insert(conn.get());
+  lent_.push_back(*conn);
   lock.unlock();
   log::debug("server_connected", {{"pool", key_.to_string()}, {"server_id", conn->id()},
                                   {"server", conn->endpoint().to_string()}});
@@ -246,7 +246,7 @@ std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::st
   auto lent = std::move(conn);
   idle_.erase(it);
   ++active_;
-  lent_.insert(lent.get());
+  lent_.push_back(*lent);
   lock.unlock();
   return Lease(shared_from_this(), std::move(lent));
 }
@@ -262,7 +262,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
       if (waiter && waiter->handed) {
         conn = std::move(waiter->handed);
         --active_;
-        lent_.erase(conn.get());
+        conn->lent_hook.unlink();
         lock.unlock();
         discard(std::move(conn));
       }
@@ -271,8 +271,9 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
     if (waiter) {
       // Woken: by a hand-off, a reserved slot, the pool closing, or the deadline.
       if (waiter->handed) {
-        conn = std::move(waiter->handed);  // counted active by the giver
+        conn = std::move(waiter->handed);  // counted active and lent by the giver: taken back like an idle one
         --active_;
+        conn->lent_hook.unlink();
       } else if (waiter->slot) {
         lock.unlock();
         co_return co_await open_with_slot(executor, parameters);
@@ -321,7 +322,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
         continue;
       }
       ping ? ++testing_ : ++active_;
-      if (!ping) lent_.insert(conn.get());
+      if (!ping) lent_.push_back(*conn);
       lock.unlock();
       conn->transport().rehome(executor);
       if (ping) {
@@ -338,7 +339,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
           continue;
         }
         ++active_;
-        lent_.insert(conn.get());
+        lent_.push_back(*conn);
         lock.unlock();
       }
       co_return Lease(shared_from_this(), std::move(conn));
@@ -400,7 +401,7 @@ std::optional<Lease> Pool::claim(Waiter& waiter, const net::Executor& executor, 
 void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
   std::unique_lock lock(mutex_);
   --active_;
-  lent_.erase(conn.get());
+  conn->lent_hook.unlink();
   auto now = net::Clock::now();
   bool expired = settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime;
   if (closed_ || expired || conn->generation() != generation_) {
@@ -412,7 +413,7 @@ void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
   if (!waiters_.empty() && !paused_) {
     auto w = take_waiter_locked(conn->transport().executor());
     ++active_;
-    lent_.insert(conn.get());
+    lent_.push_back(*conn);
     w->handed = std::move(conn);
     wake(w);
     return;
@@ -625,7 +626,7 @@ std::vector<ServerInfo> Pool::servers() const {
     i.close_needed = c.generation() != generation_;
     out.push_back(std::move(i));
   };
-  for (const auto* c : lent_) add(*c, "active");
+  for (const auto& c : lent_) add(c, "active");
   for (const auto& c : idle_) add(*c, "idle");
   return out;
 }

@@ -2,6 +2,8 @@
 // turns pool snapshots into the pool gauges at scrape time.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -52,6 +54,19 @@ struct Metrics {
   CounterFamily& client_parks;            // pgweir_client_parks_total: idle clients parked (server.client_park_after)
   GaugeFamily& build_info;                // pgweir_build_info{version} = 1
   GaugeFamily& ready;                     // pgweir_up: 1 while /readyz would answer 200
+
+  // The cells every connection counts in, looked up once (a `with` costs a lock and a map lookup).
+  Counter& logins_ok;
+  Counter& logins_auth_failed;
+  Counter& logins_rejected;
+  Counter& parks;
+  // client_disconnects{reason} for a reason's small index (the caller's enumeration, below
+  // k_cached_disconnect_reasons), cached at first use.
+  static constexpr std::size_t k_cached_disconnect_reasons = 32;
+  Counter& client_disconnect(std::size_t index, std::string_view reason);
+
+ private:
+  std::array<std::atomic<Counter*>, k_cached_disconnect_reasons> disconnect_cells_{};
 };
 
 // One pool's state at scrape time, filled by the daemon from pool::PoolSnapshot and its client counts.

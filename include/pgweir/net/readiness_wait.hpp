@@ -12,6 +12,8 @@
 
 namespace pgweir::net {
 
+class Transport;
+
 class ReadinessWait : private boost::asio::detail::reactor_op {
  public:
   // Called once per start(), on the socket's event loop; `destroyed` when the loop is being destroyed with the
@@ -21,10 +23,10 @@ class ReadinessWait : private boost::asio::detail::reactor_op {
   ReadinessWait(const ReadinessWait&) = delete;
   ReadinessWait& operator=(const ReadinessWait&) = delete;
 
-  // Completes when `socket` has input (or already had it), has hung up or failed, or when its operations are
-  // cancelled (socket.cancel()). Costs no system call when the socket's last read drained it and nothing has
-  // arrived since (Transport::receive); otherwise one peek.
-  void start(Socket& socket);
+  // Completes when the plain `transport` has input (or already had it), has hung up or failed, or when its
+  // operations are cancelled (socket().cancel()). Costs no system call when its last read drained it and nothing
+  // has arrived since (Transport::receive); otherwise one peek.
+  void start(Transport& transport);
 
  private:
   // Whether the socket has input, has hung up or failed: a non-blocking one-byte peek.

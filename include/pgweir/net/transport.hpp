@@ -67,6 +67,10 @@ class Transport {
   // that was terminated sends its FATAL and closes). One non-blocking peek.
   bool idle_and_open();
 
+  // The socket's reactor, looked up at the first call, which also adds EPOLLRDHUP to the fd's registration (see
+  // src/net/reactor_read.hpp). Plain sockets only.
+  asio::detail::epoll_reactor& reactor();
+
   // Moves the fd to another executor. Only while no operation is pending.
   void rehome(const Executor& executor);
   // Best-effort close: TLS close_notify is not awaited.

@@ -6,7 +6,6 @@
 #include <atomic>
 #include <deque>
 #include <unordered_map>
-#include <unordered_set>
 #include <memory>
 #include <optional>
 #include <mutex>
@@ -261,7 +260,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   metrics::PoolCells cells_;
   metrics::Metrics* metrics_;
   bool paused_ = false;
-  std::unordered_set<server::ServerConnection*> lent_;  // connections out with clients, for SHOW SERVERS
+  // Connections out with clients, for SHOW SERVERS.
+  boost::intrusive::list<server::ServerConnection,
+                         boost::intrusive::member_hook<server::ServerConnection, server::ServerConnection::LentHook,
+                                                       &server::ServerConnection::lent_hook>,
+                         boost::intrusive::constant_time_size<false>>
+      lent_;
   std::atomic<int> clients_{0};
   std::mutex statements_mutex_;
   std::unordered_map<std::string, std::weak_ptr<const server::Statement>> statements_;

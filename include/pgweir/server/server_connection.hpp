@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/intrusive/list.hpp>
+
 #include "pgweir/auth/scram.hpp"
 #include "pgweir/core/result.hpp"
 #include "pgweir/net/transport.hpp"
@@ -107,6 +109,11 @@ class ServerConnection {
 
   // Sends Terminate (best effort, without waiting) and closes.
   void terminate();
+
+  // Membership of its pool's list of connections lent to clients (pool::Pool, under the pool's mutex): linking
+  // and unlinking allocate nothing, and a connection unlinks itself when it is destroyed.
+  using LentHook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+  LentHook lent_hook;
 
  private:
   net::Transport transport_;

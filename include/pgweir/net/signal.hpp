@@ -1,0 +1,46 @@
+// A wake-up for one coroutine, from code on the same event loop: what a steady_timer kept at max() and cancelled
+// does, without the timer queue, its lock and an operation allocated per wait. The relay's server pump waits on
+// one for its next server once per transaction.
+#pragma once
+
+#include <optional>
+#include <utility>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "pgweir/net/asio.hpp"
+
+namespace pgweir::net {
+
+class Signal {
+ public:
+  Signal() = default;
+  Signal(const Signal&) = delete;
+  Signal& operator=(const Signal&) = delete;
+
+  // Completes at the next notify(). One waiter at a time; a notify() that finds none is not remembered, so the
+  // waiter looks at what it waits for before waiting.
+  Task<void> wait() {
+    return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
+        [this](Handler handler) { waiter_.emplace(std::move(handler)); }, asio::use_awaitable);
+  }
+
+  // Resumes the waiter, if any, through its event loop's queue (never from inside this call).
+  void notify() {
+    if (!waiter_) return;
+    Handler handler = std::move(*waiter_);
+    waiter_.reset();
+    asio::post(std::move(handler));
+  }
+
+  bool waiting() const { return waiter_.has_value(); }
+
+ private:
+  using Handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  // Destroyed with the signal if never notified: the waiting coroutine is then destroyed too (as a timer's pending
+  // wait is when its loop goes away).
+  std::optional<Handler> waiter_;
+};
+
+}  // namespace pgweir::net
