@@ -3,7 +3,9 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -23,6 +25,29 @@ constexpr int k_max_negotiation_packets = 2;
 
 std::string auth_failed_message(std::string_view user) {
   return "password authentication failed for user \"" + std::string(user) + "\"";
+}
+
+// Clients of one application mostly send the same startup parameters: their sessions share one copy, interned per
+// event loop (no lock), instead of each keeping its own vector and strings for as long as it is connected.
+std::shared_ptr<const ServerStartup> intern_server_startup(server::StartupParams params) {
+  struct Table {
+    std::map<server::StartupParams, std::weak_ptr<const ServerStartup>> entries;
+    std::size_t sweep_at = 64;
+  };
+  thread_local Table table;
+  auto it = table.entries.find(params);
+  if (it != table.entries.end()) {
+    if (auto shared = it->second.lock()) return shared;
+  }
+  if (table.entries.size() >= table.sweep_at) {
+    // Clients with parameters of their own (a unique application_name each, say) leave entries nobody holds.
+    std::erase_if(table.entries, [](const auto& entry) { return entry.second.expired(); });
+    table.sweep_at = std::max<std::size_t>(64, 2 * table.entries.size());
+  }
+  auto signature = server::make_signature(params);
+  auto made = std::make_shared<const ServerStartup>(ServerStartup{params, std::move(signature)});
+  table.entries.insert_or_assign(std::move(params), made);
+  return made;
 }
 
 }  // namespace
@@ -182,11 +207,12 @@ net::Task<bool> Session::negotiate() {
 
   // Startup parameters for server connections: everything the client sent but user, database and protocol
   // options, which pgweir answers itself.
+  server::StartupParams params;
   for (const auto& [k, v] : startup_.parameters) {
     if (k == "user" || k == "database" || k.starts_with("_pq_.") || k == "replication") continue;
-    server_params_.emplace_back(k, v);
+    params.emplace_back(k, v);
   }
-  server_signature_ = server::make_signature(server_params_);
+  server_startup_ = intern_server_startup(std::move(params));
   if (const auto* r = startup_.find("replication"); r && *r != "false" && *r != "0" && *r != "off") {
     co_await fail(CloseReason::protocol_violation, "08P01", "replication connections are not supported by pgweir");
     co_return false;

@@ -275,7 +275,7 @@ net::Task<bool> Session::sync_parameters() {
 }
 
 bool Session::attach_now() {
-  auto lease = pool_->try_lend(client_.executor(), server_signature_);
+  auto lease = pool_->try_lend(client_.executor(), server_startup_->signature);
   return lease && adopt(std::move(*lease));
 }
 
@@ -303,7 +303,7 @@ void Session::mark_waiting(bool waiting) {
 std::shared_ptr<const std::string> Session::welcome_from_pool() {
   if (mode_ == config::PoolMode::session) return nullptr;
   const auto* app = startup_.find("application_name");
-  auto welcome = pool_->welcome(server_signature_, app ? std::string_view(*app) : std::string_view());
+  auto welcome = pool_->welcome(server_startup_->signature, app ? std::string_view(*app) : std::string_view());
   if (!welcome) return nullptr;
   believed_ = std::move(welcome->parameters);
   return std::move(welcome->messages);
@@ -321,7 +321,8 @@ net::Task<bool> Session::attach(bool first, bool woken) {
     co_return true;
   }
   if (!woken) mark_waiting(true);
-  auto result = co_await pool_->acquire(client_.executor(), server_params_, server_signature_, waiter_, woken);
+  auto result = co_await pool_->acquire(client_.executor(), server_startup_->params, server_startup_->signature, waiter_,
+                                        woken);
   mark_waiting(false);
   if (auto* err = std::get_if<pool::AcquireError>(&result)) {
     const auto& key = pool_->key();
@@ -658,7 +659,7 @@ net::Task<void> Session::pump_client() {
           co_await waiter_->timer.async_wait(net::use_tuple);
           mark_waiting(false);
           woken = true;
-          if (auto lease = pool_->claim(*waiter_, client_.executor(), server_signature_)) {
+          if (auto lease = pool_->claim(*waiter_, client_.executor(), server_startup_->signature)) {
             woken = false;
             ok = adopt(std::move(*lease));
           }

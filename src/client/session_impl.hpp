@@ -18,6 +18,11 @@
 
 namespace pgweir::client {
 
+struct ServerStartup {
+  server::StartupParams params;
+  std::string signature;  // server::make_signature(params)
+};
+
 class Session {
  public:
   Session(net::Transport client, net::PeerAddress peer, SessionEnv& env);
@@ -145,8 +150,9 @@ class Session {
     if (!credentials_) credentials_ = std::make_unique<router::ClientCredentials>();
     return *credentials_;
   }
-  server::StartupParams server_params_;         // startup parameters forwarded to server connections
-  std::string server_signature_;                // server::make_signature(server_params_)
+  // Startup parameters forwarded to server connections, and their server::make_signature: shared with the other
+  // sessions whose clients sent the same (see negotiate()).
+  std::shared_ptr<const ServerStartup> server_startup_;
   config::PoolMode mode_ = config::PoolMode::session;
 
   std::shared_ptr<pool::Pool> pool_;

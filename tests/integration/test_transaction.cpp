@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <regex>
@@ -140,6 +141,42 @@ bool send_with_fin_and_wait_for_close(PGconn* conn, const char* sql, std::chrono
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return true;
   }
   return false;
+}
+
+std::string be32(std::uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+// A raw StartupMessage (protocol 3.0) and a simple Query, as a client that does not wait would send them.
+std::string startup_packet(const std::string& user, const std::string& db) {
+  std::string body = be32(196608) + "user" + '\0' + user + '\0' + "database" + '\0' + db + '\0' + '\0';
+  return be32(static_cast<std::uint32_t>(body.size() + 4)) + body;
+}
+std::string query_message(const std::string& sql) {
+  return "Q" + be32(static_cast<std::uint32_t>(sql.size() + 5)) + sql + '\0';
+}
+
+// The messages pgweir sent, as (tag, body), once `ready` ReadyForQuery messages have arrived or `timeout` passed.
+std::vector<std::pair<char, std::string>> read_until_ready(TcpClient& c, int ready, std::chrono::milliseconds timeout) {
+  std::string bytes;
+  std::vector<std::pair<char, std::string>> out;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    bytes += c.receive_some(200ms);
+    out.clear();
+    int seen = 0;
+    std::size_t at = 0;
+    while (bytes.size() - at >= 5) {
+      auto len = (std::uint32_t(std::uint8_t(bytes[at + 1])) << 24) | (std::uint32_t(std::uint8_t(bytes[at + 2])) << 16) |
+                 (std::uint32_t(std::uint8_t(bytes[at + 3])) << 8) | std::uint32_t(std::uint8_t(bytes[at + 4]));
+      if (bytes.size() - at < 1 + len) break;
+      out.emplace_back(bytes[at], bytes.substr(at + 5, len - 4));
+      if (bytes[at] == 'Z') ++seen;
+      at += 1 + len;
+    }
+    if (seen >= ready) break;
+  }
+  return out;
 }
 
 }  // namespace
@@ -430,6 +467,30 @@ TEST_CASE("a statement and the client's FIN in one segment: pgweir answers, sees
   PgConn next(p.conninfo("txfin", "txfin_user"));
   REQUIRE(next.ok());
   CHECK(next.value("SELECT now() = statement_timestamp()") == "t");
+}
+
+TEST_CASE("a query sent in the same segment as the startup packet is answered, not lost") {
+  // pgweir reads a login ahead and gives back what follows the startup packet; a client welcomed without a server
+  // is parked at once, unless such bytes are already held: then its relay starts with them.
+  ensure_database("txpipe", "txpipe_user");
+  Pgweir p(tx_config("txpipe", "transaction", 2, 0));
+  PGWEIR_LOG_ON_FAILURE(p);
+  // The pool's first login takes a server; the later ones are welcomed with what it reported.
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    TcpClient c("127.0.0.1", p.port());
+    c.send(startup_packet("txpipe_user", "txpipe") + query_message("SELECT 40 + " + std::to_string(i)));
+    auto msgs = read_until_ready(c, 2, 10s);
+    std::string rows, tags;
+    for (const auto& [tag, body] : msgs) {
+      tags += tag;
+      if (tag == 'D') rows += body.substr(6);  // one column: count, length, value
+    }
+    INFO("message types: " << tags);
+    CHECK(tags.find('R') == 0);
+    CHECK(rows == std::to_string(40 + i));
+    CHECK(std::count(tags.begin(), tags.end(), 'Z') == 2);
+  }
 }
 
 TEST_CASE("idle_transaction_timeout, query_timeout and client_idle_timeout") {
