@@ -34,8 +34,6 @@ class Signal {
     asio::post(std::move(handler));
   }
 
-  bool waiting() const { return waiter_.has_value(); }
-
  private:
   using Handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
   // Destroyed with the signal if never notified: the waiting coroutine is then destroyed too (as a timer's pending
