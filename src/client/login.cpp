@@ -120,8 +120,8 @@ net::Task<bool> Session::negotiate() {
         reason_ = CloseReason::client_eof;
         co_return false;
       }
-      if (negotiations == 0 && !client_.is_tls() && !buffer.empty() &&
-          static_cast<unsigned char>(buffer[0]) == k_tls_handshake_record) {
+      // The read-ahead buffer holds what was read before the length was refused (zeros if nothing was).
+      if (negotiations == 0 && !client_.is_tls() && static_cast<unsigned char>(buffer[0]) == k_tls_handshake_record) {
         reason_ = CloseReason::tls_failed;  // not answered: the client speaks TLS, and this is not a TLS message
         close_detail_ = "direct TLS while tls.mode = disable";
         co_return false;

@@ -1,5 +1,5 @@
 // A wait for a plain socket to become readable whose operation is an object of the caller's: the parked session
-// keeps one as a member, so a park allocates nothing and the wait costs 80 bytes instead of the 200 of
+// keeps one as a member, so a park allocates nothing and the wait costs under 100 bytes instead of the 200 of
 // socket.async_wait's operation (which carries two type-erased executors). Like the relay read, it uses Asio
 // 1.81's reactor internals (src/net/reactor_read.hpp); it is for plain sockets on Asio's epoll reactor.
 #pragma once
