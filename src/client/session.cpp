@@ -192,12 +192,15 @@ void ParkingLot::sweep(net::TimePoint now) {
     }
   }
   // The frames parked sessions gave up are free chunks scattered between live objects; glibc returns such pages to
-  // the system only when asked. Once a batch of parks has built up, at most every few seconds.
-  if (parked_since_trim_ >= limits::k_parks_before_trim && now - last_trim_ >= limits::k_trim_interval) {
+  // the system only when asked. Once a batch of parks has built up: as soon as the parks stop coming (the end of a
+  // burst of logins, say), and while they keep coming, at most every few seconds.
+  bool quiet = parked_since_trim_ == parked_at_last_sweep_;
+  if (parked_since_trim_ >= limits::k_parks_before_trim && (quiet || now - last_trim_ >= limits::k_trim_interval)) {
     ::malloc_trim(0);
     parked_since_trim_ = 0;
     last_trim_ = now;
   }
+  parked_at_last_sweep_ = parked_since_trim_;
 }
 
 void request_shutdown(Session& s) { s.on_shutdown(); }

@@ -110,6 +110,7 @@ class ParkingLot {
   void unlink(Session* s);
   Session* head_ = nullptr;
   std::size_t parked_since_trim_ = 0;
+  std::size_t parked_at_last_sweep_ = 0;  // parked_since_trim_ when the last sweep ended
   net::TimePoint last_trim_{};
 };
 

@@ -53,8 +53,9 @@ inline constexpr std::chrono::milliseconds k_accept_backoff{100};
 inline constexpr std::chrono::milliseconds k_idle_check_after{5};
 // How often each event loop looks for pool clients idle for server.client_park_after (parking, see ParkingLot).
 inline constexpr std::chrono::milliseconds k_park_sweep_period{250};
-// After this many parks, a sweep asks malloc to hand free pages back to the system (malloc_trim), at most once per
-// interval: the walk over the heap costs milliseconds with tens of thousands of clients.
+// After this many parks, a sweep asks malloc to hand free pages back to the system (malloc_trim): at the first sweep
+// that finds no new park, or once per interval while parks keep coming. The walk over the heap costs milliseconds
+// with tens of thousands of clients; a batch of parks between two trims keeps them rare.
 inline constexpr std::size_t k_parks_before_trim = 64;
 inline constexpr std::chrono::seconds k_trim_interval{2};
 // Sets of server parameters a pool keeps to welcome clients without a server (one per set of startup parameters);
