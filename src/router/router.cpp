@@ -74,29 +74,25 @@ LoadedSettings load_settings(const std::string& path) {
 // Cancel
 
 void CancelTarget::set(const server::Endpoint& endpoint, protocol::BackendKeyData key) {
-  std::lock_guard lock(mutex_);
-  target_.emplace(endpoint, key);
+  Guard guard(busy_);
+  auto& [last, last_key] = target_;
+  if (last_key.process_id != key.process_id || last_key.secret_key != key.secret_key || last.port != endpoint.port ||
+      last.host != endpoint.host)
+    target_ = Target(endpoint, key);
+  held_ = true;
 }
 
 void CancelTarget::clear() {
-  std::lock_guard lock(mutex_);
-  target_.reset();
+  Guard guard(busy_);
+  held_ = false;
 }
 
 std::optional<CancelTarget::Target> CancelTarget::begin_cancel() {
-  std::lock_guard lock(mutex_);
-  if (target_) ++in_flight_;
+  Guard guard(busy_);
+  if (!held_) return std::nullopt;
+  // Counted before the lock is let go: a detach() that clears after this sees the cancel in flight.
+  in_flight_.fetch_add(1, std::memory_order_acq_rel);
   return target_;
-}
-
-void CancelTarget::end_cancel() {
-  std::lock_guard lock(mutex_);
-  --in_flight_;
-}
-
-int CancelTarget::cancels_in_flight() const {
-  std::lock_guard lock(mutex_);
-  return in_flight_;
 }
 
 protocol::BackendKeyData CancelMap::issue(const std::shared_ptr<CancelTarget>& target) {

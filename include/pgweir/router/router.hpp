@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "pgweir/auth/users_file.hpp"
@@ -46,13 +47,25 @@ class CancelTarget {
   void clear();
   // The current target, counted as one cancel in flight; nullopt when the client holds no server.
   std::optional<Target> begin_cancel();
-  void end_cancel();
-  int cancels_in_flight() const;
+  void end_cancel() { in_flight_.fetch_sub(1, std::memory_order_acq_rel); }
+  int cancels_in_flight() const { return in_flight_.load(std::memory_order_acquire); }
 
  private:
-  mutable std::mutex mutex_;
-  std::optional<Target> target_;
-  int in_flight_ = 0;
+  // A spin lock, not a mutex: the session takes it twice per transaction (set, clear) and a cancel request rarely,
+  // each time for a few stores or one copy; a std::mutex cost 40 bytes per client and a pthread call each time.
+  struct Guard {
+    explicit Guard(std::atomic_flag& f) : flag(f) {
+      while (flag.test_and_set(std::memory_order_acquire)) std::this_thread::yield();
+    }
+    ~Guard() { flag.clear(std::memory_order_release); }
+    std::atomic_flag& flag;
+  };
+  std::atomic_flag busy_;
+  bool held_ = false;  // target_ is the client's server now
+  // The server last set, kept after clear(): a client in transaction mode often gets the same one back, which
+  // then costs no copy.
+  Target target_;
+  std::atomic<int> in_flight_{0};
 };
 
 class CancelMap {
