@@ -225,12 +225,16 @@ def syscall_section(d):
     out = ["## Syscalls per transaction (strace -c -f attached to the proxy; pgbench -S -M simple -c 10)", "",
            "Total syscalls of all the proxy's threads while pgbench ran (includes the 10 logins), divided by transactions. "
            "strace slows the proxy down a lot: only the counts mean something here, not the speed.", ""]
+    out[-1:-1] = ["`pgweir` has one worker per core (two event loops here, each with an epoll_wait of its own); "
+                  "`pgweir-w1` has one, like PgBouncer's single thread.", ""]
     rows = []
-    for t in ("pgbouncer", "pgweir"):
+    measured = [t for t in ("pgbouncer", "pgweir", "pgweir-w1") if d.cell("s", "simple", 10, t, "syscalls") not in ("", "–")]
+    for t in measured:
         rows.append([t, d.cell("s", "simple", 10, t, "syscalls_per_tx", 2), d.cell("s", "simple", 10, t, "syscalls"),
                      d.cell("s", "simple", 10, t, "tx")])
-    rows.append(["pgweir/pgbouncer", ratio(d.median("s", "simple", 10, "pgweir", "syscalls_per_tx"),
-                                           d.median("s", "simple", 10, "pgbouncer", "syscalls_per_tx")), "", ""])
+    for t in measured[1:]:
+        rows.append([t + "/pgbouncer", ratio(d.median("s", "simple", 10, t, "syscalls_per_tx"),
+                                             d.median("s", "simple", 10, "pgbouncer", "syscalls_per_tx")), "", ""])
     out.append(table(["proxy", "syscalls/tx", "syscalls", "transactions"], rows))
     return "\n".join(out) + "\n"
 

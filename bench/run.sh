@@ -263,8 +263,11 @@ fi
 if want s; then
   log "== s. syscalls per transaction (strace -c -f), pgbench -S -M simple, $STRACE_TX transactions"
   per_client=$((STRACE_TX / 10))
+  # PgBouncer is one thread: pgweir with one worker too, beside the default instance (one worker per core), whose
+  # event loops each wait in epoll_wait of their own.
+  start_pgweir pgweir-w1 scram-sha-256 disable 1
   for ((rep = 1; rep <= REPS; rep++)); do
-    for t in $(rotate "$rep" pgbouncer pgweir); do
+    for t in $(rotate "$rep" pgbouncer pgweir pgweir-w1); do
       sout=$RESULTS/raw/s_strace_${t}_r$rep.txt
       strace -c -f -p "${TPID[$t]}" -o "$sout" 2>"$BENCH_TMP/strace.err" &
       spid=$!
@@ -289,6 +292,7 @@ if want s; then
       fi
     done
   done
+  stop_target pgweir-w1
 fi
 
 if want d; then
