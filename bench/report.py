@@ -224,9 +224,9 @@ def syscall_section(d):
         return ""
     out = ["## Syscalls per transaction (strace -c -f attached to the proxy; pgbench -S -M simple -c 10)", "",
            "Total syscalls of all the proxy's threads while pgbench ran (includes the 10 logins), divided by transactions. "
-           "strace slows the proxy down a lot: only the counts mean something here, not the speed.", ""]
-    out[-1:-1] = ["`pgweir` has one worker per core (two event loops here, each with an epoll_wait of its own); "
-                  "`pgweir-w1` has one, like PgBouncer's single thread.", ""]
+           "strace slows the proxy down a lot: only the counts mean something here, not the speed. "
+           "`pgweir` has one worker per core (each event loop waits in an epoll_wait of its own); "
+           "`pgweir-w1` has one, like PgBouncer's single thread.", ""]
     rows = []
     measured = [t for t in ("pgbouncer", "pgweir", "pgweir-w1") if d.cell("s", "simple", 10, t, "syscalls") not in ("", "–")]
     for t in measured:

@@ -75,10 +75,7 @@ LoadedSettings load_settings(const std::string& path) {
 
 void CancelTarget::set(const server::Endpoint& endpoint, protocol::BackendKeyData key) {
   Guard guard(busy_);
-  auto& [last, last_key] = target_;
-  if (last_key.process_id != key.process_id || last_key.secret_key != key.secret_key || last.port != endpoint.port ||
-      last.host != endpoint.host)
-    target_ = Target(endpoint, key);
+  if (target_.second != key || target_.first != endpoint) target_ = Target(endpoint, key);
   held_ = true;
 }
 

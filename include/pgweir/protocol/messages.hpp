@@ -184,6 +184,7 @@ void append_parameter_status(std::string& out, std::string_view name, std::strin
 struct BackendKeyData {
   std::uint32_t process_id = 0;
   std::uint32_t secret_key = 0;
+  bool operator==(const BackendKeyData&) const = default;
 };
 Expected<BackendKeyData> parse_backend_key_data(std::string_view body);
 void append_backend_key_data(std::string& out, std::uint32_t process_id, std::uint32_t secret_key);

@@ -45,6 +45,7 @@ struct Endpoint {
   std::uint16_t port = 5432;
   bool is_unix() const { return !host.empty() && host[0] == '/'; }
   std::string to_string() const;
+  bool operator==(const Endpoint&) const = default;
 };
 
 // Everything needed to open a server connection for one pool.
