@@ -674,10 +674,13 @@ net::Task<void> Session::pump_client() {
         stop(reason_);
         co_return;
       }
-      buf_->server_pump_wake.notify();  // pump_server waits for a server to read from
     }
     pool_->cells().bytes_received.inc(input.size());
-    if (!forward_to_server(input, hooks)) co_return;
+    bool forwarded = forward_to_server(input, hooks);
+    // pump_server waits for a server to read from: once the input is on its way to the server (and before any wait
+    // for the rest of it, which needs the server's answers read), it starts its read from here.
+    buf_->server_pump_wake.notify_here();
+    if (!forwarded) co_return;
     if (!buf_->spill.empty()) {
       // The socket did not take it all at once: the rest goes through the waiting path.
       auto ec = co_await write_spill_to_server();

@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -32,6 +33,16 @@ class Signal {
     Handler handler = std::move(*waiter_);
     waiter_.reset();
     asio::post(std::move(handler));
+  }
+
+  // Resumes the waiter, if any, inside this call when called on its event loop (otherwise as notify()): it runs
+  // until it next waits, then this returns. For a caller whose state is settled at this point. It saves the trip
+  // through the queue, which, with the reactor's turn ahead in it, cost an epoll_wait that finds nothing.
+  void notify_here() {
+    if (!waiter_) return;
+    Handler handler = std::move(*waiter_);
+    waiter_.reset();
+    asio::dispatch(std::move(handler));
   }
 
  private:
