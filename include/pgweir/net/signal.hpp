@@ -29,24 +29,19 @@ class Signal {
 
   // Resumes the waiter, if any, through its event loop's queue (never from inside this call).
   void notify() {
-    if (!waiter_) return;
-    Handler handler = std::move(*waiter_);
-    waiter_.reset();
-    asio::post(std::move(handler));
+    if (auto handler = take()) asio::post(std::move(*handler));
   }
 
   // Resumes the waiter, if any, inside this call when called on its event loop (otherwise as notify()): it runs
   // until it next waits, then this returns. For a caller whose state is settled at this point. It saves the trip
   // through the queue, which, with the reactor's turn ahead in it, cost an epoll_wait that finds nothing.
   void notify_here() {
-    if (!waiter_) return;
-    Handler handler = std::move(*waiter_);
-    waiter_.reset();
-    asio::dispatch(std::move(handler));
+    if (auto handler = take()) asio::dispatch(std::move(*handler));
   }
 
  private:
   using Handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  std::optional<Handler> take() { return std::exchange(waiter_, std::nullopt); }
   // Destroyed with the signal if never notified: the waiting coroutine is then destroyed too (as a timer's pending
   // wait is when its loop goes away).
   std::optional<Handler> waiter_;
