@@ -393,7 +393,7 @@ net::Task<void> Session::detach() {
   if (!lease_) co_return;
   // A cancel already on its way to this server must land before anyone else can be running a query there.
   if (cancel_target_->cancels_in_flight() > 0) {
-    asio::steady_timer wait(client_.executor());
+    net::Timer wait(client_.executor());
     auto deadline = net::Clock::now() + limits::k_cancel_timeout;
     while (cancel_target_->cancels_in_flight() > 0 && net::Clock::now() < deadline) {
       wait.expires_after(std::chrono::milliseconds(10));
@@ -499,7 +499,7 @@ std::size_t Session::write_to_server_now(const net::Segments& out, net::ErrorCod
 // The rest of a write to the server after its first `done` bytes. Turns are rare and short, so the wait polls.
 net::Task<net::ErrorCode> Session::write_to_server(const net::Segments& out, std::size_t done) {
   if (server_writing_) {
-    asio::steady_timer turn(client_.executor());
+    net::Timer turn(client_.executor());
     while (server_writing_) {
       turn.expires_after(std::chrono::milliseconds(1));
       co_await turn.async_wait(net::use_tuple);
@@ -935,7 +935,7 @@ net::Task<bool> Session::relay_server() {
 
 // Times out idle clients, idle transactions and long queries. Runs beside the relay when any is configured.
 net::Task<void> Session::watchdog() {
-  asio::steady_timer timer(client_.executor());
+  net::Timer timer(client_.executor());
   const auto client_idle = settings_->config->server.client_idle_timeout;
   const auto idle_tx = pool_settings_->idle_transaction_timeout;
   const auto query = pool_settings_->query_timeout;
@@ -996,7 +996,7 @@ net::Task<void> Session::relay() {
     // the queue behind it (no 50 ms timer to arm, which costs a timerfd_settime when it is the loop's earliest).
     if (server_pumping_ && !lease_) {
       buf_->server_pump_wake.notify();
-      co_await asio::post(client_.executor(), asio::use_awaitable);
+      co_await asio::post(client_.executor(), net::use_awaitable);
     }
     // Otherwise, cancel its operations until it has ended (a write waiting for its turn starts after a cancel,
     // hence the repeat).

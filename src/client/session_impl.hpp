@@ -199,7 +199,7 @@ class Session {
     // pump_server waits on it for the next server.
     net::Signal server_pump_wake;
     // relay() waits on it for pump_server to end.
-    net::asio::steady_timer wake;
+    net::Timer wake;
   };
   std::unique_ptr<RelayBuffers> buf_;
   std::size_t inbox_len_ = 0;

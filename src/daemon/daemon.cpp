@@ -37,7 +37,7 @@ namespace pgweir::daemon {
 namespace {
 
 namespace asio = boost::asio;
-using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol>;
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol, net::Executor>;
 
 constexpr int k_listen_backlog = 4096;
 constexpr auto k_shutdown_poll = std::chrono::milliseconds(100);
@@ -152,9 +152,9 @@ struct Worker {
   std::thread thread;
 };
 
-asio::awaitable<void> accept_loop(Acceptor& acceptor, client::SessionEnv& env, std::string name) {
+net::Task<void> accept_loop(Acceptor& acceptor, client::SessionEnv& env, std::string name) {
   auto ex = co_await asio::this_coro::executor;
-  asio::steady_timer backoff(ex);
+  net::Timer backoff(ex);
   net::Endpoint peer;
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(peer, net::use_tuple);
@@ -221,8 +221,8 @@ class Daemon {
   Expected<void> reload();
   void begin_shutdown(bool close_idle_clients);
   void finish();
-  asio::awaitable<void> janitor();
-  asio::awaitable<void> watch_shutdown();
+  net::Task<void> janitor();
+  net::Task<void> watch_shutdown();
   Expected<void> start_metrics();
   void check_health();
   std::vector<metrics::PoolGauges> pool_gauges();
@@ -296,10 +296,10 @@ void Daemon::begin_shutdown(bool close_idle_clients) {
   asio::co_spawn(control_, watch_shutdown(), asio::detached);
 }
 
-asio::awaitable<void> Daemon::watch_shutdown() {
+net::Task<void> Daemon::watch_shutdown() {
   auto timeout = router_.settings()->config->server.shutdown_timeout;
   auto deadline = net::Clock::now() + (timeout.count() > 0 ? timeout : std::chrono::hours(24 * 365));
-  asio::steady_timer timer(control_);
+  net::Timer timer(control_.get_executor());
   while (sessions_.size() > 0 && net::Clock::now() < deadline) {
     timer.expires_after(k_shutdown_poll);
     co_await timer.async_wait(net::use_tuple);
@@ -316,8 +316,8 @@ void Daemon::finish() {
   control_.stop();
 }
 
-asio::awaitable<void> Daemon::janitor() {
-  asio::steady_timer timer(control_);
+net::Task<void> Daemon::janitor() {
+  net::Timer timer(control_.get_executor());
   std::size_t next = 0;
   long ticks = 0;
   inventory_.window.roll(std::chrono::steady_clock::now(), inventory_.totals());

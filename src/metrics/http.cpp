@@ -23,6 +23,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using Stream = beast::basic_stream<tcp, net::Executor>;
 
 HttpReply route(std::string_view method, std::string_view target, Registry& registry, const HealthProbe& probe) {
   const std::string_view path = target.substr(0, target.find('?'));
@@ -95,7 +96,7 @@ http::response<http::string_body> to_response(HttpReply reply, unsigned version)
   return res;
 }
 
-net::Task<void> serve_connection(beast::tcp_stream stream, Registry& registry, HealthProbe probe,
+net::Task<void> serve_connection(Stream stream, Registry& registry, HealthProbe probe,
                                  std::shared_ptr<std::atomic<int>> live) {
   struct Release {
     std::atomic<int>& n;
@@ -142,7 +143,7 @@ net::Task<void> serve_http(Acceptor& acceptor, Registry& registry, HealthProbe p
     if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
     if (ec) {
       // Out of descriptors and the like: wait instead of spinning on the same error.
-      asio::steady_timer backoff(acceptor.get_executor(), limits::k_accept_backoff);
+      net::Timer backoff(acceptor.get_executor(), limits::k_accept_backoff);
       co_await backoff.async_wait(net::use_tuple);
       continue;
     }
@@ -153,7 +154,7 @@ net::Task<void> serve_http(Acceptor& acceptor, Registry& registry, HealthProbe p
     }
     live->fetch_add(1, std::memory_order_relaxed);
     asio::co_spawn(acceptor.get_executor(),
-                   serve_connection(beast::tcp_stream(std::move(socket)), registry, probe, live), asio::detached);
+                   serve_connection(Stream(std::move(socket)), registry, probe, live), asio::detached);
   }
 }
 

@@ -65,8 +65,7 @@ void Lease::close() {
 // Pool
 
 void Pool::wake(const std::shared_ptr<Waiter>& w) {
-  const auto* loop = w->executor.target<asio::io_context::executor_type>();
-  if (loop && loop->running_in_this_thread()) {
+  if (w->executor.running_in_this_thread()) {
     w->timer.cancel();
   } else {
     asio::post(w->executor, [w, seq = w->seq] {

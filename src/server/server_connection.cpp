@@ -324,7 +324,7 @@ net::Task<Expected<void>> ServerConnection::run_control_query(std::string_view s
       }
     }
   };
-  asio::steady_timer timer(transport_.executor());
+  net::Timer timer(transport_.executor());
   timer.expires_after(timeout);
   auto result = co_await (body() || timer.async_wait(net::use_tuple));
   if (result.index() == 1) co_return make_error("timed out");
@@ -360,7 +360,7 @@ std::string make_signature(const StartupParams& parameters) {
 }
 
 net::Task<ConnectResult> connect(const LoginSpec& spec, net::Executor executor) {
-  asio::steady_timer timer(executor);
+  net::Timer timer(executor);
   timer.expires_after(spec.connect_timeout.count() > 0 ? spec.connect_timeout : std::chrono::hours(24 * 365));
   auto result = co_await (connect_boxed(spec, executor) || timer.async_wait(net::use_tuple));
   if (result.index() == 1)
@@ -383,7 +383,7 @@ net::Task<void> send_cancel(Endpoint endpoint, protocol::BackendKeyData key, net
     char byte;
     co_await t.read_some(&byte, 1);
   };
-  asio::steady_timer timer(executor);
+  net::Timer timer(executor);
   timer.expires_after(limits::k_cancel_timeout);
   co_await (body() || timer.async_wait(net::use_tuple));
 }

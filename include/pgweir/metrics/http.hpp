@@ -37,7 +37,7 @@ struct HttpReply {
 };
 HttpReply route(std::string_view method, std::string_view target, Registry& registry, const HealthProbe& probe);
 
-using Acceptor = boost::asio::ip::tcp::acceptor;
+using Acceptor = boost::asio::basic_socket_acceptor<boost::asio::ip::tcp, net::Executor>;
 
 // Binds and listens on "host:port" ("127.0.0.1:9127", "[::1]:0", "localhost:9127"). The error text says which
 // address and why ("address already in use").

@@ -17,15 +17,20 @@
 namespace pgweir::net {
 
 namespace asio = boost::asio;
-using Executor = asio::any_io_executor;
+// Every event loop is an io_context, and pgweir's coroutines, sockets and timers name its executor type itself rather
+// than asio::any_io_executor: the type-erased executor cost a copy, a destruction and an indirect comparison at each
+// co_await and each lend, about 5 % of the relay's instructions per transaction.
+using Executor = asio::io_context::executor_type;
 template <class T = void>
-using Task = asio::awaitable<T>;
+using Task = asio::awaitable<T, Executor>;
 using ErrorCode = boost::system::error_code;
-using Socket = asio::generic::stream_protocol::socket;
+using Socket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
 using Endpoint = asio::generic::stream_protocol::endpoint;
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
+using Timer = asio::basic_waitable_timer<Clock, asio::wait_traits<Clock>, Executor>;
 
-inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+inline constexpr asio::use_awaitable_t<Executor> use_awaitable;
+inline constexpr auto use_tuple = asio::as_tuple(use_awaitable);
 
 }  // namespace pgweir::net

@@ -23,8 +23,8 @@ class Signal {
   // Completes at the next notify(). One waiter at a time; a notify() that finds none is not remembered, so the
   // waiter looks at what it waits for before waiting.
   Task<void> wait() {
-    return asio::async_initiate<const asio::use_awaitable_t<>&, void()>(
-        [this](Handler handler) { waiter_.emplace(std::move(handler)); }, asio::use_awaitable);
+    return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void()>(
+        [this](Handler handler) { waiter_.emplace(std::move(handler)); }, use_awaitable);
   }
 
   // Resumes the waiter, if any, through its event loop's queue (never from inside this call).
@@ -40,7 +40,7 @@ class Signal {
   }
 
  private:
-  using Handler = asio::async_result<asio::use_awaitable_t<>, void()>::handler_type;
+  using Handler = asio::async_result<asio::use_awaitable_t<Executor>, void()>::handler_type;
   std::optional<Handler> take() { return std::exchange(waiter_, std::nullopt); }
   // Destroyed with the signal if never notified: the waiting coroutine is then destroyed too (as a timer's pending
   // wait is when its loop goes away).

@@ -122,7 +122,7 @@ struct ServerInfo {
 struct Waiter {
   explicit Waiter(net::Executor ex) : executor(ex), timer(ex) {}
   net::Executor executor;
-  net::asio::steady_timer timer;                     // the wait: cancelled to wake, expires at pool.timeout
+  net::Timer timer;                     // the wait: cancelled to wake, expires at pool.timeout
   std::unique_ptr<server::ServerConnection> handed;  // a connection given straight to this waiter
   bool slot = false;                                 // room to open a connection was reserved for it
   bool failed = false;                               // the pool closed
