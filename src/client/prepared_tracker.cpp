@@ -434,8 +434,13 @@ void PreparedTracker::reset_in_flight() {
   replay_.statement.reset();
   // A long segment's buffers are not kept for a client between transactions.
   if (replay_.messages.capacity() > 4096) std::string().swap(replay_.messages);
-  std::string().swap(held_error_);
-  std::string().swap(server_rewrite_);
+  for (auto* s : {&held_error_, &server_rewrite_}) {
+    if (s->capacity() > std::string().capacity()) {
+      std::string().swap(*s);
+    } else {
+      s->clear();
+    }
+  }
   if (retry_.capacity() > 4096) std::string().swap(retry_);
   retry_.clear();
 }

@@ -446,8 +446,8 @@ void Session::reset_relay_state() {
   release_requested_ = false;
   if (prepared_) prepared_->reset_in_flight();
   if (buf_) {
-    buf_->from_client = net::StreamScanner();
-    buf_->from_server = net::StreamScanner();
+    buf_->from_client.reset();
+    buf_->from_server.reset();
   }
 }
 

@@ -6,6 +6,10 @@
 #include <cctype>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace pgweir::client {
 namespace {
 
@@ -14,9 +18,14 @@ constexpr std::array<std::string_view, 6> k_restorable = {"client_encoding", "da
                                                           "intervalstyle", "standard_conforming_strings",
                                                           "application_name"};
 
-bool ident_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$';
-}
+constexpr auto k_ident = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '$';
+  return t;
+}();
+
+bool ident_char(char c) { return k_ident[static_cast<unsigned char>(c)]; }
 
 char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -77,27 +86,66 @@ std::optional<std::string_view> judge(const Statement& st) {
   return std::nullopt;
 }
 
+bool blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
+
+// The quick pass's one look at every byte: finds the first ';' and each 'v' in either case (the rare letter of
+// "advisory"), 16 bytes per step where SSE2 is there. OR-ing 0x20 folds 'V' onto 'v' and leaves ';' as it is (it
+// also maps ESC onto ';', which mark() tells apart). False when the word "advisory" is there.
+bool scan_marks(std::string_view sql, std::size_t& semicolon) {
+  semicolon = std::string_view::npos;
+  constexpr std::string_view advisory = "advisory";
+  auto mark = [&](std::size_t at) {
+    if (sql[at] == ';') {
+      if (semicolon == std::string_view::npos) semicolon = at;
+      return true;
+    }
+    return !(at >= 2 && Word{sql.substr(at - 2, advisory.size())}.is(advisory));
+  };
+#if defined(__SSE2__)
+  const __m128i fold = _mm_set1_epi8(0x20);
+  const __m128i v = _mm_set1_epi8('v');
+  const __m128i semi = _mm_set1_epi8(';');
+  auto step = [&](const char* bytes, std::size_t at) {
+    __m128i x = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)), fold);
+    auto bits = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, v), _mm_cmpeq_epi8(x, semi))));
+    for (; bits != 0; bits &= bits - 1)
+      if (!mark(at + static_cast<std::size_t>(__builtin_ctz(bits)))) return false;
+    return true;
+  };
+  std::size_t i = 0;
+  for (; i + 16 <= sql.size(); i += 16)
+    if (!step(sql.data() + i, i)) return false;
+  if (i == sql.size()) return true;
+  // The last bytes, padded with NULs (which fold to ' '): the SQL may end at the end of a mapping.
+  alignas(16) char tail[16] = {};
+  std::memcpy(tail, sql.data() + i, sql.size() - i);
+  return step(tail, i);
+#else
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    char c = static_cast<char>(sql[i] | 0x20);
+    if ((c == 'v' || c == ';') && !mark(i)) return false;
+  }
+  return true;
+#endif
+}
+
 // Most SQL is one statement that starts with none of the keywords judge() looks at (LISTEN, PREPARE, DECLARE,
 // CREATE, SET) and names no advisory lock: that is settled in one quick pass, without the lexer. Anything else
 // (several statements, a leading comment, the word "advisory" anywhere) goes to the lexer.
 bool plainly_stateless(std::string_view sql) {
-  auto semicolon = sql.find(';');
-  if (semicolon != std::string_view::npos && sql.find_first_not_of(" \t\r\n\f\v;", semicolon) != std::string_view::npos)
-    return false;
-  // "advisory" anywhere, in any case: found from its 'v', which is rare in SQL, with memchr.
-  constexpr std::string_view advisory = "advisory";
-  for (char v : {'v', 'V'}) {
-    for (const char* p = sql.data(); (p = static_cast<const char*>(std::memchr(p, v, sql.data() + sql.size() - p)));
-         ++p) {
-      auto at = static_cast<std::size_t>(p - sql.data());
-      if (at >= 2 && Word{sql.substr(at - 2, advisory.size())}.is(advisory)) return false;
-    }
+  std::size_t semicolon;
+  if (!scan_marks(sql, semicolon)) return false;
+  if (semicolon != std::string_view::npos) {
+    for (auto i = semicolon; i < sql.size(); ++i)
+      if (sql[i] != ';' && !blank(sql[i])) return false;  // a second statement
   }
-  auto first = sql.find_first_not_of(" \t\r\n\f\v");
-  if (first == std::string_view::npos) return true;
+  std::size_t first = 0;
+  while (first < sql.size() && blank(sql[first])) ++first;
+  if (first == sql.size()) return true;
   if (sql[first] == '-' || sql[first] == '/') return false;  // a comment before the first word
+  // The keywords are at most 7 letters: a longer first word is none of them, however long it is.
   auto end = first;
-  while (end < sql.size() && ident_char(sql[end])) ++end;
+  while (end < sql.size() && end - first < 8 && ident_char(sql[end])) ++end;
   Word word{sql.substr(first, end - first)};
   return !(word.is("listen") || word.is("prepare") || word.is("declare") || word.is("create") || word.is("set"));
 }

@@ -86,6 +86,20 @@ TEST_CASE("statements that do not") {
   }
 }
 
+TEST_CASE("the quick pass finds a second statement or an advisory lock at every offset") {
+  // The quick pass reads 16 bytes at a time: move what it must find across those steps and the tail.
+  for (std::size_t pad = 0; pad < 40; ++pad) {
+    std::string spaces(pad, ' ');
+    INFO("pad ", pad);
+    CHECK(detect_session_state("SELECT" + spaces + " pg_advisory_lock(1)") == "advisory_lock");
+    CHECK(detect_session_state("SELECT" + spaces + " PG_ADVISORY_LOCK(1)") == "advisory_lock");
+    CHECK(detect_session_state("SELECT 1" + spaces + "; LISTEN x") == "listen");
+    CHECK(detect_session_state("SELECT vv" + spaces + "\x1b; SET work_mem = 1") == "set");
+    CHECK_FALSE(detect_session_state("SELECT 1" + spaces + ";  \n;").has_value());
+    CHECK_FALSE(detect_session_state("SELECT v, V, \x1b" + spaces + " FROM t;").has_value());
+  }
+}
+
 TEST_CASE("random text never crashes") {
   std::mt19937 rng(7);
   const std::string alphabet = "SETLISNPRCAMXHOWLDpg_advisorylock'\"$-/*; \n()1e\\";
