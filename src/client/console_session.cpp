@@ -39,17 +39,17 @@ net::Task<void> Session::serve_console() {
 
   // After authenticate()'s AuthenticationOk: what drivers expect to be told at login; the console speaks UTF-8 and
   // ISO dates.
-  protocol::append_parameter_status(scratch_, "server_version", "15.0 (pgweir " PGWEIR_VERSION ")");
-  protocol::append_parameter_status(scratch_, "server_encoding", "UTF8");
-  protocol::append_parameter_status(scratch_, "client_encoding", "UTF8");
-  protocol::append_parameter_status(scratch_, "DateStyle", "ISO, MDY");
-  protocol::append_parameter_status(scratch_, "integer_datetimes", "on");
-  protocol::append_parameter_status(scratch_, "standard_conforming_strings", "on");
-  protocol::append_parameter_status(scratch_, "application_name",
-                                    startup_.find("application_name") ? *startup_.find("application_name") : "");
-  protocol::append_backend_key_data(scratch_, 0, 0);
-  protocol::append_ready_for_query(scratch_, 'I');
-  if (co_await client_.write_all(scratch_)) {
+  protocol::append_parameter_status(login_->scratch, "server_version", "15.0 (pgweir " PGWEIR_VERSION ")");
+  protocol::append_parameter_status(login_->scratch, "server_encoding", "UTF8");
+  protocol::append_parameter_status(login_->scratch, "client_encoding", "UTF8");
+  protocol::append_parameter_status(login_->scratch, "DateStyle", "ISO, MDY");
+  protocol::append_parameter_status(login_->scratch, "integer_datetimes", "on");
+  protocol::append_parameter_status(login_->scratch, "standard_conforming_strings", "on");
+  protocol::append_parameter_status(login_->scratch, "application_name",
+                                    login_->startup.find("application_name") ? *login_->startup.find("application_name") : "");
+  protocol::append_backend_key_data(login_->scratch, 0, 0);
+  protocol::append_ready_for_query(login_->scratch, 'I');
+  if (co_await client_.write_all(login_->scratch)) {
     reason_ = CloseReason::client_error;
     co_return;
   }

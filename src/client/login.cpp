@@ -55,10 +55,11 @@ std::shared_ptr<const ServerStartup> intern_server_startup(server::StartupParams
 net::Task<void> Session::fail(CloseReason reason, std::string_view sqlstate, std::string message) {
   reason_ = reason;
   close_detail_ = message;
-  scratch_.clear();
+  if (login_) login_->scratch.clear();  // what was still to be sent of the login's answer never is
   if (login_expired_) co_return;  // a refusal caused by the timeout's cancel: the client is not waited for
-  protocol::append_error(scratch_, "FATAL", sqlstate, message);
-  co_await client_.write_all(scratch_);
+  std::string out;
+  protocol::append_error(out, "FATAL", sqlstate, message);
+  co_await client_.write_all(out);
 }
 
 net::Task<bool> Session::start_tls(bool direct) {
@@ -158,7 +159,7 @@ net::Task<bool> Session::negotiate() {
       if (answer == 'S' && !co_await start_tls(false)) co_return false;
       continue;
     }
-    startup_ = std::move(std::get<protocol::StartupMessage>(*parsed));
+    login_->startup = std::move(std::get<protocol::StartupMessage>(*parsed));
     break;
   }
 
@@ -168,21 +169,21 @@ net::Task<bool> Session::negotiate() {
                                                           ")");
     co_return false;
   }
-  if (const auto* u = startup_.find("user"); u && !u->empty()) {
+  if (const auto* u = login_->startup.find("user"); u && !u->empty()) {
     info_->user = *u;
   } else {
     co_await fail(CloseReason::protocol_violation, "28000", "no PostgreSQL user name specified in startup packet");
     co_return false;
   }
-  const auto* db = startup_.find("database");
+  const auto* db = login_->startup.find("database");
   info_->database = db && !db->empty() ? *db : info_->user;
 
   // Protocol 3.x with x > 0, or _pq_ options: answer with what we speak (3.0) and no options.
   std::vector<std::string> unsupported;
-  for (const auto& [k, v] : startup_.parameters) {
+  for (const auto& [k, v] : login_->startup.parameters) {
     if (k.starts_with("_pq_.")) unsupported.push_back(k);
   }
-  if ((startup_.protocol_version & 0xffff) != 0 || !unsupported.empty()) {
+  if ((login_->startup.protocol_version & 0xffff) != 0 || !unsupported.empty()) {
     std::string body;
     auto put32 = [&](std::uint32_t v) {
       char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -195,25 +196,25 @@ net::Task<bool> Session::negotiate() {
       body += name;
       body += '\0';
     }
-    scratch_.clear();
-    scratch_ += protocol::backend::NegotiateProtocolVersion;
+    login_->scratch.clear();
+    login_->scratch += protocol::backend::NegotiateProtocolVersion;
     std::uint32_t len = static_cast<std::uint32_t>(body.size() + 4);
     char l[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16), static_cast<char>(len >> 8),
                  static_cast<char>(len)};
-    scratch_.append(l, 4);
-    scratch_ += body;
-    co_await client_.write_all(scratch_);
+    login_->scratch.append(l, 4);
+    login_->scratch += body;
+    co_await client_.write_all(login_->scratch);
   }
 
   // Startup parameters for server connections: everything the client sent but user, database and protocol
   // options, which pgweir answers itself.
   server::StartupParams params;
-  for (const auto& [k, v] : startup_.parameters) {
+  for (const auto& [k, v] : login_->startup.parameters) {
     if (k == "user" || k == "database" || k.starts_with("_pq_.") || k == "replication") continue;
     params.emplace_back(k, v);
   }
   server_startup_ = intern_server_startup(std::move(params));
-  if (const auto* r = startup_.find("replication"); r && *r != "false" && *r != "0" && *r != "off") {
+  if (const auto* r = login_->startup.find("replication"); r && *r != "false" && *r != "0" && *r != "off") {
     co_await fail(CloseReason::protocol_violation, "08P01", "replication connections are not supported by pgweir");
     co_return false;
   }
@@ -242,13 +243,13 @@ net::Task<std::optional<std::string>> Session::read_auth_message(char expected_t
 net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
   std::array<std::uint8_t, 4> salt{};
   RAND_bytes(salt.data(), salt.size());
-  scratch_.clear();
-  protocol::append_authentication_md5(scratch_, salt);
-  if (co_await client_.write_all(scratch_)) {
+  login_->scratch.clear();
+  protocol::append_authentication_md5(login_->scratch, salt);
+  if (co_await client_.write_all(login_->scratch)) {
     reason_ = CloseReason::client_error;
     co_return false;
   }
-  scratch_.clear();
+  login_->scratch.clear();
   auto body = co_await read_auth_message(protocol::frontend::PasswordMessage);
   if (!body) co_return false;
   auto response = protocol::parse_password_message(*body);
@@ -276,9 +277,9 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
   mechanisms.push_back("SCRAM-SHA-256");
   auth::ScramServerExchange exchange(std::move(verifier), binding);
 
-  scratch_.clear();
-  protocol::append_authentication_sasl(scratch_, mechanisms);
-  if (co_await client_.write_all(scratch_)) {
+  login_->scratch.clear();
+  protocol::append_authentication_sasl(login_->scratch, mechanisms);
+  if (co_await client_.write_all(login_->scratch)) {
     reason_ = CloseReason::client_error;
     co_return false;
   }
@@ -294,9 +295,9 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
     co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
     co_return false;
   }
-  scratch_.clear();
-  protocol::append_authentication_sasl_continue(scratch_, *server_first);
-  if (co_await client_.write_all(scratch_)) {
+  login_->scratch.clear();
+  protocol::append_authentication_sasl_continue(login_->scratch, *server_first);
+  if (co_await client_.write_all(login_->scratch)) {
     reason_ = CloseReason::client_error;
     co_return false;
   }
@@ -309,8 +310,8 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
   }
   if (exchange.client_key()) credentials().scram_keys.emplace(*exchange.client_key(), secret->scram->server_key);
   // Sent with AuthenticationOk and the welcome (see authenticate()).
-  scratch_.clear();
-  protocol::append_authentication_sasl_final(scratch_, *server_final);
+  login_->scratch.clear();
+  protocol::append_authentication_sasl_final(login_->scratch, *server_final);
   co_return true;
 }
 
@@ -396,7 +397,7 @@ net::Task<bool> Session::auth_hba(const auth::UserSecret* secret) {
 
 net::Task<bool> Session::authenticate() {
   const auto& cfg = *settings_->config;
-  scratch_.clear();
+  login_->scratch.clear();
   // tls.mode verify-ca/verify-full: a verified client certificate is required whatever the method; verify-full
   // also binds it to the user name.
   if (cfg.tls.mode == config::TlsMode::verify_ca || cfg.tls.mode == config::TlsMode::verify_full) {
@@ -435,7 +436,7 @@ net::Task<bool> Session::authenticate() {
   if (!ok) co_return false;
   // Not sent yet: AuthenticationOk (after SCRAM's final message, which auth_scram left here) goes out with the
   // welcome, in one write (admit(), serve_console()). A refusal before that replaces it (fail()).
-  protocol::append_authentication_ok(scratch_);
+  protocol::append_authentication_ok(login_->scratch);
   co_return true;
 }
 

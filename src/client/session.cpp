@@ -4,6 +4,8 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+
 #include <utility>
 
 #include "pgweir/core/limits.hpp"
@@ -98,22 +100,39 @@ std::uint64_t Registry::add(Session* s) {
   std::lock_guard lock(mutex_);
   auto id = next_id_++;
   s->info()->id = id;
-  sessions_.emplace(id, s);
+  sessions_.emplace_back(id, s);
+  ++live_;
   return id;
+}
+
+namespace {
+
+// The entry for `id` in a registry's id-ordered entries, or end().
+template <class Entries>
+auto entry_of(Entries& entries, std::uint64_t id) {
+  auto it = std::lower_bound(entries.begin(), entries.end(), id,
+                             [](const auto& entry, std::uint64_t key) { return entry.first < key; });
+  return it != entries.end() && it->first == id ? it : entries.end();
+}
+
+}  // namespace
+
+Session* Registry::find_locked(std::uint64_t id) const {
+  auto it = entry_of(sessions_, id);
+  return it != sessions_.end() ? it->second : nullptr;
 }
 
 bool Registry::with(std::uint64_t id, const std::function<void(Session&)>& fn) {
   std::lock_guard lock(mutex_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) return false;
-  asio::post(it->second->executor(), [this, id, fn] {
-    Session* s = nullptr;
+  Session* s = find_locked(id);
+  if (!s) return false;
+  asio::post(s->executor(), [this, id, fn] {
+    Session* found = nullptr;
     {
       std::lock_guard inner(mutex_);
-      auto found = sessions_.find(id);
-      if (found != sessions_.end()) s = found->second;
+      found = find_locked(id);
     }
-    if (s) fn(*s);
+    if (found) fn(*found);
   });
   return true;
 }
@@ -121,31 +140,39 @@ bool Registry::with(std::uint64_t id, const std::function<void(Session&)>& fn) {
 std::vector<std::shared_ptr<const ClientInfo>> Registry::clients() const {
   std::lock_guard lock(mutex_);
   std::vector<std::shared_ptr<const ClientInfo>> out;
-  out.reserve(sessions_.size());
-  for (const auto& [id, s] : sessions_) out.push_back(s->info());
+  out.reserve(live_);
+  for (const auto& [id, s] : sessions_)
+    if (s) out.push_back(s->info());
   return out;
 }
 
 void Registry::remove(std::uint64_t id) {
   std::lock_guard lock(mutex_);
-  sessions_.erase(id);
+  auto it = entry_of(sessions_, id);
+  if (it == sessions_.end() || !it->second) return;
+  it->second = nullptr;
+  --live_;
+  if (live_ < sessions_.size() / 2) {
+    std::erase_if(sessions_, [](const auto& entry) { return entry.second == nullptr; });
+    if (sessions_.capacity() > 4 * std::max<std::size_t>(sessions_.size(), 64)) sessions_.shrink_to_fit();
+  }
 }
 
 std::size_t Registry::size() const {
   std::lock_guard lock(mutex_);
-  return sessions_.size();
+  return live_;
 }
 
 void Registry::for_each(const std::function<void(Session&)>& fn) {
   std::lock_guard lock(mutex_);
-  for (auto& [id, session] : sessions_) {
+  for (const auto& [id, session] : sessions_) {
+    if (!session) continue;
     // Runs on the session's own thread; it is looked up again there, since it may have ended meanwhile.
     asio::post(session->executor(), [this, id = id, fn] {
       Session* s = nullptr;
       {
         std::lock_guard inner(mutex_);
-        auto it = sessions_.find(id);
-        if (it != sessions_.end()) s = it->second;
+        s = find_locked(id);
       }
       if (s) fn(*s);
     });
@@ -225,7 +252,7 @@ void Session::welcome_info() {
   info_->connect_time = std::chrono::system_clock::now();
   info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
                                    info_->connect_time.time_since_epoch()).count());
-  if (const auto* app = startup_.find("application_name")) info_->application_name = *app;
+  if (const auto* app = login_->startup.find("application_name")) info_->application_name = *app;
   if (client_.is_tls()) {
     info_->tls = std::string(SSL_get_version(client_.ssl())) + "/" + SSL_get_cipher_name(client_.ssl());
   }
@@ -305,7 +332,7 @@ void Session::mark_waiting(bool waiting) {
 
 std::shared_ptr<const std::string> Session::welcome_from_pool() {
   if (mode_ == config::PoolMode::session) return nullptr;
-  const auto* app = startup_.find("application_name");
+  const auto* app = login_->startup.find("application_name");
   auto welcome = pool_->welcome(server_startup_->signature, app ? std::string_view(*app) : std::string_view());
   if (!welcome) return nullptr;
   believed_ = std::move(welcome->parameters);
@@ -345,9 +372,9 @@ net::Task<bool> Session::attach(bool first, bool woken) {
           close_detail_ = err->connect.message;
           auto fields = *err->connect.server;
           fields.severity = "FATAL";
-          scratch_.clear();
-          protocol::append_error_response(scratch_, fields);
-          co_await client_.write_all(scratch_);
+          std::string out;
+          protocol::append_error_response(out, fields);
+          co_await client_.write_all(out);
         } else {
           co_await fail(CloseReason::server_unavailable, "08006",
                         "pgweir could not connect to the server for database \"" + key.database +
@@ -363,7 +390,7 @@ net::Task<bool> Session::attach(bool first, bool woken) {
   lease_ = std::move(std::get<pool::Lease>(result));
   if (first) {
     // The client is told the values of the connection it logs in on; application_name is its own.
-    const auto* app = startup_.find("application_name");
+    const auto* app = login_->startup.find("application_name");
     believed_ = std::make_shared<const server::ParameterSet>(
         server::ParameterSet{{{"application_name", app ? *app : std::string()}}, {}});
     if (!co_await sync_parameters()) {
@@ -632,7 +659,7 @@ net::Task<void> Session::pump_client() {
       if (relay_stopping()) {
         // The read completed as the server was being released: these bytes open the next transaction.
         if (buffer.data() == buf_->inbox.data()) {
-          inbox_len_ = n;
+          inbox_len_ = static_cast<std::uint32_t>(n);
         } else {
           buf_->carry.assign(buffer.data(), n);
         }
@@ -1080,8 +1107,8 @@ net::Task<bool> Session::admit() {
     co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
     co_return false;
   }
-  pool_ = env_.router.pool_for(database(), user(), credentials_ ? *credentials_ : router::ClientCredentials{});
-  credentials_.reset();  // only the pool's server logins needed it, and the pool keeps its own copy
+  pool_ = env_.router.pool_for(database(), user(), login_->credentials ? *login_->credentials : router::ClientCredentials{});
+  login_->credentials.reset();  // only the pool's server logins needed it, and the pool keeps its own copy
   if (!pool_) {
     co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database() + "\" does not exist");
     co_return false;
@@ -1104,13 +1131,13 @@ net::Task<bool> Session::admit() {
   if (!statuses && !co_await attach(true)) co_return false;
   // Welcome, after authenticate()'s AuthenticationOk: the server's parameters, our own key for cancels, ready.
   if (statuses) {
-    scratch_ += *statuses;
+    login_->scratch += *statuses;
   } else {
-    for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(scratch_, k, v);
+    for (const auto& [k, v] : believed_->values) protocol::append_parameter_status(login_->scratch, k, v);
   }
-  protocol::append_backend_key_data(scratch_, key_.process_id, key_.secret_key);
-  protocol::append_ready_for_query(scratch_, 'I');
-  if (co_await client_.write_all(scratch_)) {
+  protocol::append_backend_key_data(login_->scratch, key_.process_id, key_.secret_key);
+  protocol::append_ready_for_query(login_->scratch, 'I');
+  if (co_await client_.write_all(login_->scratch)) {
     reason_ = CloseReason::client_error;
     co_return false;
   }
@@ -1120,8 +1147,7 @@ net::Task<bool> Session::admit() {
 // A welcomed pool client, until it leaves or is told why pgweir ends its session.
 net::Task<void> Session::serve_pool() {
   // What only the login needed is freed: an idle client should cost little memory.
-  std::string().swap(scratch_);
-  startup_ = protocol::StartupMessage();
+  login_.reset();
   if (mode_ != config::PoolMode::session && lease_) {
     // The login's server (the pool's first, whose parameters welcomed the client) goes back at once: the client
     // gets one when it sends something.
@@ -1164,9 +1190,9 @@ net::Task<void> Session::keep_serving() {
   if (parked_) co_return;
   reason_ = reason;
   if (auto notice = closing_message(reason_)) {
-    scratch_.clear();
-    protocol::append_error(scratch_, "FATAL", notice->first, notice->second);
-    co_await client_.write_all(scratch_);
+    std::string out;
+    protocol::append_error(out, "FATAL", notice->first, notice->second);
+    co_await client_.write_all(out);
   }
 }
 
@@ -1199,7 +1225,6 @@ void Session::park(std::unique_ptr<Session> self) {
   s.waiter_.reset();
   s.buf_.reset();  // at a boundary, the inbox empty: the park came from a read that took nothing
   if (s.prepared_->holds_nothing()) s.prepared_.reset();
-  std::string().swap(s.scratch_);
   // The wait owns the session until it completes (park_woken). Input that arrived since the cancelled read
   // completes it at once (see ReadinessWait::start).
   self.release()->park_wait_.start(s.client_);

@@ -129,6 +129,8 @@ class Session {
     if (!end_) end_ = r;
   }
 
+  // Members are grouped by size (pointers, then the small fields together) so that the object, which every
+  // connected client keeps, has no padding between them.
   net::Transport client_;
   SessionEnv& env_;
   std::uint64_t id_ = 0;
@@ -139,51 +141,42 @@ class Session {
   const std::string& user() const { return info_->user; }
   const std::string& database() const { return info_->database; }
   std::string peer() const;  // host:port, as logs show it
-  CloseReason reason_ = CloseReason::client_eof;
   std::string close_detail_;
 
   std::shared_ptr<const router::Settings> settings_;
-  protocol::StartupMessage startup_;
-  // What the login revealed of the client's secret, for the pool's server logins; dropped at admission.
-  std::unique_ptr<router::ClientCredentials> credentials_;
+  // What only the login and admission need, freed when a pool client has been welcomed (serve_pool()).
+  struct Login {
+    protocol::StartupMessage startup;
+    // Bytes for the client. From a successful authenticate() to the welcome it holds what is still to be sent of
+    // the answer to the login (SCRAM's final message, AuthenticationOk).
+    std::string scratch;
+    // What the login revealed of the client's secret, for the pool's server logins; dropped at admission.
+    std::optional<router::ClientCredentials> credentials;
+  };
+  std::unique_ptr<Login> login_ = std::make_unique<Login>();
   router::ClientCredentials& credentials() {
-    if (!credentials_) credentials_ = std::make_unique<router::ClientCredentials>();
-    return *credentials_;
+    if (!login_->credentials) login_->credentials.emplace();
+    return *login_->credentials;
   }
   // Startup parameters forwarded to server connections, and their server::make_signature: shared with the other
   // sessions whose clients sent the same (see negotiate()).
   std::shared_ptr<const ServerStartup> server_startup_;
-  config::PoolMode mode_ = config::PoolMode::session;
 
   std::shared_ptr<pool::Pool> pool_;
   pool::Lease lease_;
   std::shared_ptr<router::CancelTarget> cancel_target_;  // made with info_, in one allocation
   protocol::BackendKeyData key_{};
-  bool key_issued_ = false;
-  bool counted_ = false;  // counted in max_client_connections
-  bool joined_ = false;   // counted among pool_'s clients
   std::shared_ptr<const server::ParameterSet> believed_;  // parameter values the client has been told
+  std::shared_ptr<const config::PoolSettings> pool_settings_;  // the pool's settings when the client joined it
+  std::shared_ptr<pool::Waiter> waiter_;  // this client's place in its pool's queue, made at its first wait
 
   // Relay state.
   // Made at admission; a parked session that holds no statements drops it (make_tracker() when it is back).
   std::unique_ptr<PreparedTracker> prepared_;
   void make_tracker();
-  int pending_ = 0;        // Query/Sync/FunctionCall sent without their ReadyForQuery yet
-  bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
-  bool in_copy_ = false;
-  bool server_writing_ = false;  // a pump is writing to the server (see write_to_server)
-  bool client_done_ = false;  // Terminate or EOF seen
-  bool shutdown_requested_ = false;
-  bool killed_ = false;
-  std::optional<CloseReason> end_;  // set by a pump to stop the relay
-  bool release_requested_ = false;  // transaction/statement mode: the server goes back at this boundary
-  std::shared_ptr<const config::PoolSettings> pool_settings_;  // the pool's settings when the client joined it
   net::TimePoint last_client_io_;
   net::TimePoint query_started_;
   net::TimePoint xact_started_;
-  bool query_cancelled_ = false;
-  bool attaching_ = false;
-  std::shared_ptr<pool::Waiter> waiter_;  // this client's place in its pool's queue, made at its first wait
   // What only a serving session needs: made at admission and by keep_serving(), dropped while it is parked.
   struct RelayBuffers {
     explicit RelayBuffers(net::Executor ex) : wake(std::move(ex)) {}
@@ -202,19 +195,32 @@ class Session {
     net::Timer wake;
   };
   std::unique_ptr<RelayBuffers> buf_;
-  std::size_t inbox_len_ = 0;
-  bool client_pumping_ = false;  // pump_client is running (relay())
-  bool server_pumping_ = false;  // pump_server is running
-  bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
-  // Bytes for the client. From a successful authenticate() to the welcome it holds what is still to be sent of the
-  // answer to the login (SCRAM's final message, AuthenticationOk); a refusal (fail()) replaces it.
-  std::string scratch_;
 
   // Parking. The lot's links are set while keep_serving() runs for a session that may park.
   friend class ParkingLot;
   ParkingLot* lot_ = nullptr;
   Session* lot_prev_ = nullptr;
   Session* lot_next_ = nullptr;
+
+  int pending_ = 0;             // Query/Sync/FunctionCall sent without their ReadyForQuery yet
+  std::uint32_t inbox_len_ = 0;  // bytes waiting in buf_->inbox
+  CloseReason reason_ = CloseReason::client_eof;
+  std::optional<CloseReason> end_;  // set by a pump to stop the relay
+  config::PoolMode mode_ = config::PoolMode::session;
+  bool key_issued_ = false;
+  bool counted_ = false;  // counted in max_client_connections
+  bool joined_ = false;   // counted among pool_'s clients
+  bool unsynced_ = false;  // extended-protocol messages sent since the last Sync
+  bool in_copy_ = false;
+  bool server_writing_ = false;  // a pump is writing to the server (see write_to_server)
+  bool shutdown_requested_ = false;
+  bool killed_ = false;
+  bool release_requested_ = false;  // transaction/statement mode: the server goes back at this boundary
+  bool query_cancelled_ = false;
+  bool attaching_ = false;
+  bool client_pumping_ = false;  // pump_client is running (relay())
+  bool server_pumping_ = false;  // pump_server is running
+  bool pinned_ = false;  // session state: keeps its server until it leaves (session_state = pin)
   bool linked_ = false;
   bool logging_in_ = false;     // linked for check_login(), not try_park()
   bool login_expired_ = false;  // client_login_timeout passed during the login: nothing more is sent to the client

@@ -17,7 +17,7 @@ namespace pgweir::config {
 
 using Duration = std::chrono::milliseconds;  // zero = off
 
-enum class PoolMode { session, transaction, statement };
+enum class PoolMode : std::uint8_t { session, transaction, statement };
 enum class SessionState { pin, error, allow };
 enum class TlsMode { disable, allow, prefer, require, verify_ca, verify_full };
 enum class TlsVersion { tls1_2, tls1_3 };

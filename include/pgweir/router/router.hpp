@@ -62,10 +62,10 @@ class CancelTarget {
   };
   std::atomic_flag busy_;
   bool held_ = false;  // target_ is the client's server now
+  std::atomic<int> in_flight_{0};
   // The server last set, kept after clear(): a client in transaction mode often gets the same one back, which
   // then costs no copy.
   Target target_;
-  std::atomic<int> in_flight_{0};
 };
 
 class CancelMap {
