@@ -54,7 +54,7 @@ std::shared_ptr<const ServerStartup> intern_server_startup(server::StartupParams
 
 net::Task<void> Session::fail(CloseReason reason, std::string_view sqlstate, std::string message) {
   reason_ = reason;
-  close_detail_ = message;
+  set_close_detail(message);
   if (login_) login_->scratch.clear();  // what was still to be sent of the login's answer never is
   if (login_expired_) co_return;  // a refusal caused by the timeout's cancel: the client is not waited for
   std::string out;
@@ -70,7 +70,7 @@ net::Task<bool> Session::start_tls(bool direct) {
   }
   if (auto ec = co_await client_.tls_handshake(ssl, true)) {
     reason_ = CloseReason::tls_failed;
-    close_detail_ = ec == boost::system::errc::protocol_error ? tls::last_error() : ec.message();
+    set_close_detail(ec == boost::system::errc::protocol_error ? tls::last_error() : ec.message());
     co_return false;
   }
   if (direct) {
@@ -124,7 +124,7 @@ net::Task<bool> Session::negotiate() {
       // The read-ahead buffer holds what was read before the length was refused (zeros if nothing was).
       if (negotiations == 0 && !client_.is_tls() && static_cast<unsigned char>(buffer[0]) == k_tls_handshake_record) {
         reason_ = CloseReason::tls_failed;  // not answered: the client speaks TLS, and this is not a TLS message
-        close_detail_ = "direct TLS while tls.mode = disable";
+        set_close_detail("direct TLS while tls.mode = disable");
         co_return false;
       }
       co_await fail(CloseReason::protocol_violation, "08P01", "invalid startup packet: " + packet.error().message);
@@ -149,7 +149,7 @@ net::Task<bool> Session::negotiate() {
       // Bytes sent along with the request, before our answer, would be read as if they came over TLS.
       if (answer == 'S' && client_.has_buffered_input()) {
         reason_ = CloseReason::protocol_violation;
-        close_detail_ = "received unencrypted data after SSL request";
+        set_close_detail("received unencrypted data after SSL request");
         co_return false;
       }
       if (auto ec = co_await client_.write_all(std::string_view(&answer, 1))) {

@@ -369,7 +369,7 @@ net::Task<bool> Session::attach(bool first, bool woken) {
         if (err->connect.server) {
           // The server's own refusal (e.g. a startup parameter it rejects) reaches the client as it was sent.
           reason_ = CloseReason::server_unavailable;
-          close_detail_ = err->connect.message;
+          set_close_detail(err->connect.message);
           auto fields = *err->connect.server;
           fields.severity = "FATAL";
           std::string out;
@@ -586,7 +586,7 @@ struct Session::ClientHooks {
 bool Session::forward_to_server(std::string_view input, ClientHooks& hooks) {
   net::Segments out;
   if (const char* err = buf_->from_client.feed(input, hooks, out)) {
-    close_detail_ = err;
+    set_close_detail(err);
     stop(CloseReason::protocol_violation);
     return false;
   }
@@ -914,7 +914,7 @@ net::Task<bool> Session::relay_server() {
     }
     out.clear();
     if (const char* err = buf_->from_server.feed(std::string_view(chunk.data(), n), hooks, out)) {
-      close_detail_ = std::string("server: ") + err;
+      set_close_detail(std::string("server: ") + err);
       stop(CloseReason::server_closed);
       co_return false;
     }
@@ -1074,8 +1074,8 @@ net::Task<bool> Session::log_in() {
   }
   if (!logged_in && login_expired_) {
     reason_ = CloseReason::login_timeout;
-    close_detail_ = "no login within client_login_timeout (" +
-                    duration_text(settings_->config->server.client_login_timeout) + ")";
+    set_close_detail("no login within client_login_timeout (" +
+                     duration_text(settings_->config->server.client_login_timeout) + ")");
   }
   env_.registry.logging_in.fetch_sub(1, std::memory_order_relaxed);
   co_return logged_in;
@@ -1292,10 +1292,10 @@ void Session::finish() {
     if (id_ != 0) {
       log::info("client_logout", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
                                   {"duration_ms", duration.count()}, {"reason", to_string(reason_)},
-                                  {"detail", close_detail_}});
+                                  {"detail", close_detail_ ? *close_detail_ : std::string()}});
     } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
       log::info("client_rejected", {{"peer", peer()}, {"database", database()}, {"user", user()},
-                                    {"reason", to_string(reason_)}, {"detail", close_detail_}});
+                                    {"reason", to_string(reason_)}, {"detail", close_detail_ ? *close_detail_ : std::string()}});
     }
   }
   client_.close();

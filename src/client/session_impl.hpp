@@ -141,7 +141,10 @@ class Session {
   const std::string& user() const { return info_->user; }
   const std::string& database() const { return info_->database; }
   std::string peer() const;  // host:port, as logs show it
-  std::string close_detail_;
+  // What the close reason does not say (an error's text), for the session's last log line. Rarely set: a pointer,
+  // not a string, in every session.
+  std::unique_ptr<std::string> close_detail_;
+  void set_close_detail(std::string text) { close_detail_ = std::make_unique<std::string>(std::move(text)); }
 
   std::shared_ptr<const router::Settings> settings_;
   // What only the login and admission need, freed when a pool client has been welcomed (serve_pool()).
