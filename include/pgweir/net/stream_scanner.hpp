@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "pgweir/core/limits.hpp"
+#include "pgweir/core/strings.hpp"
 #include "pgweir/protocol/messages.hpp"
 
 namespace pgweir::net {
@@ -35,16 +36,16 @@ class StreamScanner {
   bool at_boundary() const { return passthrough_left_ == 0 && assembly_.empty(); }
   // Drops the assembly buffers' memory once a connection goes idle.
   void release_memory() {
-    if (assembly_.empty()) drop(assembly_);
-    drop(completed_);
+    if (assembly_.empty()) core::clear_and_release(assembly_);
+    core::clear_and_release(completed_);
   }
   // Back to the start of a stream, as newly made (the relay does this at each release of a server).
   void reset() {
     passthrough_left_ = 0;
     assembling_whole_ = false;
     whole_size_ = 0;
-    drop(assembly_);
-    drop(completed_);
+    core::clear_and_release(assembly_);
+    core::clear_and_release(completed_);
   }
 
  private:
@@ -54,15 +55,6 @@ class StreamScanner {
       add(out, whole);
     } else if constexpr (requires { hooks.replacement(); }) {
       if (v == Verdict::replace) add(out, hooks.replacement());
-    }
-  }
-
-  // Empties `s` and gives back its heap buffer, if it has one.
-  static void drop(std::string& s) {
-    if (s.capacity() > std::string().capacity()) {
-      std::string().swap(s);
-    } else {
-      s.clear();
     }
   }
 
