@@ -129,9 +129,11 @@ bool PreparedTracker::wants_client(char tag, std::uint32_t length) const {
   if (!enabled()) return false;
   switch (tag) {
     case fe::Parse:
-    case fe::Bind:
-    case fe::Describe:
     case fe::Close: return length <= limits::k_max_inspected_message;
+    // Only a statement the client named can need its Bind or Describe rewritten: with none tracked (the unnamed
+    // statements of most drivers' extended protocol), they stream through like Execute.
+    case fe::Bind:
+    case fe::Describe: return !statements_.empty() && length <= limits::k_max_inspected_message;
     case fe::Query: return length <= k_max_inspected_query;
     case fe::Execute:
     case fe::Flush:

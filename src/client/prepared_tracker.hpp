@@ -25,8 +25,8 @@ class PreparedTracker {
   }
   bool enabled() const { return pool_ != nullptr && capacity_ > 0; }
 
-  // Client -> server: the messages to see whole (Parse, Bind, Describe, Close, short Query; Execute, Flush and
-  // Sync of a segment that is being kept for a retry).
+  // Client -> server: the messages to see whole (Parse, Close, short Query; Bind and Describe while the client
+  // has named statements; Execute, Flush and Sync of a segment that is being kept for a retry).
   bool wants_client(char tag, std::uint32_t length) const;
   // Handles one whole client message; on Verdict::replace, `replacement()` holds the bytes to send instead.
   net::Verdict on_client_message(char tag, std::string_view whole, server::ServerConnection& server);

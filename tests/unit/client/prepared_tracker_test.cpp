@@ -310,4 +310,20 @@ TEST_CASE("segments that do not start with a tracked Bind keep Execute and Sync 
   CHECK_FALSE(r.tracker.wants_client(fe::Execute, 9));
 }
 
+TEST_CASE("unnamed statements stream through: Bind and Describe are looked at only once the client names one") {
+  Rig r;
+  CHECK_FALSE(r.tracker.wants_client(fe::Bind, 12));
+  CHECK_FALSE(r.tracker.wants_client(fe::Describe, 6));
+  r.client(parse("", "SELECT 1") + bind_statement("") + describe_portal() + execute() + sync());
+  CHECK(r.sent() == "P() B() D(P) E S");
+  r.answer(simple(be::ParseComplete) + simple(be::BindComplete) + simple(be::NoData) +
+           message(be::CommandComplete, cstr("SELECT 0")) + ready('I'));
+  CHECK(r.received() == "1 2 n C ZI");
+  r.prepared("s", "SELECT 2");
+  CHECK(r.tracker.wants_client(fe::Bind, 12));
+  CHECK(r.tracker.wants_client(fe::Describe, 6));
+  r.client(bind_statement("s") + execute() + sync());
+  CHECK(r.sent() == "B(pgweir_1) E S");
+}
+
 }  // namespace
