@@ -55,7 +55,6 @@ std::shared_ptr<const ServerStartup> intern_server_startup(server::StartupParams
 net::Task<void> Session::fail(CloseReason reason, std::string_view sqlstate, std::string message) {
   reason_ = reason;
   set_close_detail(message);
-  if (login_) login_->scratch.clear();  // what was still to be sent of the login's answer never is
   if (login_expired_) co_return;  // a refusal caused by the timeout's cancel: the client is not waited for
   std::string out;
   protocol::append_error(out, "FATAL", sqlstate, message);
