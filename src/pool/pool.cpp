@@ -237,7 +237,6 @@ std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::st
   auto now = net::Clock::now();
   auto idle_for = now - conn->idle_since();
   if (conn->signature() != signature || conn->generation() != generation_ ||
-      idle_for >= limits::k_idle_check_after ||
       (settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime) ||
       (settings_->pre_ping.count() > 0 && idle_for >= settings_->pre_ping) ||
       conn->transport().executor() != executor)
@@ -247,7 +246,14 @@ std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::st
   ++active_;
   lent_.push_back(*lent);
   lock.unlock();
-  return Lease(shared_from_this(), std::move(lent));
+  Lease lease(shared_from_this(), std::move(lent));
+  // The peek acquire() makes, made here: on the client's own loop (the connection is on it) and outside the lock.
+  // A server gone while idle is closed, and the caller takes acquire()'s way to another.
+  if (idle_for >= limits::k_idle_check_after && !lease->transport().idle_and_open()) {
+    lease.close();
+    return std::nullopt;
+  }
+  return lease;
 }
 
 net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::StartupParams& parameters,

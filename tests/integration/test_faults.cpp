@@ -436,7 +436,7 @@ TEST_CASE("pooled idle server connections killed with pg_terminate_backend are r
   CHECK_MESSAGE(killed == std::to_string(before), "expected to terminate " << before << " backends, terminated " << killed);
   bool gone = eventually([] { return backends_of(k_user) == 0; }, 10s);
   REQUIRE_MESSAGE(gone, "expected the terminated backends to exit within 10 s; still " << backends_of(k_user));
-  // pgweir peeks at a connection only once it has been idle a moment (limits::k_idle_check_after, 100 ms);
+  // pgweir peeks at a connection only once it has been idle a moment (limits::k_idle_check_after, 5 ms);
   // pooled connections are normally idle far longer than that before a backend dies.
   std::this_thread::sleep_for(500ms);
 

@@ -144,8 +144,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // while under size + max_overflow; otherwise waits in the queue up to settings.timeout.
   // `parameters` are the startup parameters a new connection logs in with.
   // The common case of acquire, without a coroutine: the most recently used idle connection on `executor`, when
-  // it logged in with `signature`, needs no liveness peek, pre-ping or replacing, and no client is queued ahead.
-  // Empty otherwise: then acquire.
+  // it logged in with `signature`, needs no pre-ping or replacing, passes the liveness peek if it has been idle for
+  // limits::k_idle_check_after, and no client is queued ahead. Empty otherwise: then acquire.
   std::optional<Lease> try_lend(const net::Executor& executor, const std::string& signature);
   // `signature` is server::make_signature(parameters), which the caller computes once. Both must outlive the
   // returned task (a session passes its own members).
