@@ -1106,9 +1106,8 @@ net::Task<bool> Session::admit() {
     co_await fail(CloseReason::shutdown, "57P03", "pgweir is shutting down");
     co_return false;
   }
-  const auto& credentials = login_->credentials;
-  pool_ = env_.router.pool_for(database(), user(), credentials ? *credentials : router::ClientCredentials{});
-  login_->credentials.reset();  // only the pool's server logins needed it, and the pool keeps its own copy
+  pool_ = env_.router.pool_for(database(), user(), credentials());
+  credentials() = {};  // only the pool's server logins needed it, and the pool keeps its own copy
   if (!pool_) {
     co_await fail(CloseReason::unknown_database, "3D000", "database \"" + database() + "\" does not exist");
     co_return false;

@@ -154,13 +154,10 @@ class Session {
     // the answer to the login (SCRAM's final message, AuthenticationOk).
     std::string scratch;
     // What the login revealed of the client's secret, for the pool's server logins; dropped at admission.
-    std::optional<router::ClientCredentials> credentials;
+    router::ClientCredentials credentials;
   };
   std::unique_ptr<Login> login_ = std::make_unique<Login>();
-  router::ClientCredentials& credentials() {
-    if (!login_->credentials) login_->credentials.emplace();
-    return *login_->credentials;
-  }
+  router::ClientCredentials& credentials() { return login_->credentials; }
   // Startup parameters forwarded to server connections, and their server::make_signature: shared with the other
   // sessions whose clients sent the same (see negotiate()).
   std::shared_ptr<const ServerStartup> server_startup_;
