@@ -16,6 +16,7 @@
 #include <boost/asio/socket_base.hpp>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <mutex>
@@ -415,10 +416,14 @@ int Daemon::run() {
   log::info("started", {{"version", PGWEIR_VERSION}, {"workers", count}, {"config", path_}});
   listening_ = true;
   // Readiness is checked from here on, so pgweir_up never reads 0 for a process that is listening and healthy.
+  // Between checks the thread sleeps until the next one is due or the daemon stops: no periodic wake-ups.
   health_thread_ = std::jthread([this](std::stop_token stop) {
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock lock(m);
     while (!stop.stop_requested()) {
       check_health();
-      for (int i = 0; i < 20 && !stop.stop_requested(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      cv.wait_for(lock, stop, std::chrono::seconds(2), [] { return false; });
     }
   });
   notify::ready();
