@@ -330,7 +330,9 @@ Task<ErrorCode> Transport::tls_handshake(SSL* ssl, bool server) {
 
 void Transport::rehome(const Executor& executor) {
   if (socket_.get_executor() == executor) return;
-  auto protocol = socket_.local_endpoint().protocol();
+  // The protocol the socket was opened or assigned with, as the socket keeps it: asking the kernel
+  // (local_endpoint()) cost a getsockname per move.
+  auto protocol = detail::SocketAccess::implementation(socket_).protocol_;
   int fd = socket_.release();
   socket_ = Socket(executor, protocol, fd);
   reactor_ = nullptr;  // the new event loop's reactor is looked up at the next receive
