@@ -189,6 +189,7 @@ void ParkingLot::bind(ParkingLot* lot) { t_lot = lot; }
 ParkingLot* ParkingLot::current() { return t_lot; }
 
 void ParkingLot::link(Session* s) {
+  if (!head_ && occupied_) occupied_(occupied_context_);
   s->lot_prev_ = nullptr;
   s->lot_next_ = head_;
   if (head_) head_->lot_prev_ = s;
@@ -208,7 +209,7 @@ void ParkingLot::unlink(Session* s) {
   s->linked_ = false;
 }
 
-void ParkingLot::sweep(net::TimePoint now) {
+bool ParkingLot::sweep(net::TimePoint now) {
   // check_login() and try_park() only cancel operations: the list does not change under this walk.
   for (Session* s = head_; s; s = s->lot_next_) {
     if (s->logging_in_) {
@@ -227,6 +228,7 @@ void ParkingLot::sweep(net::TimePoint now) {
     last_trim_ = now;
   }
   parked_at_last_sweep_ = parked_since_trim_;
+  return head_ != nullptr || parked_since_trim_ >= limits::k_parks_before_trim;
 }
 
 void request_shutdown(Session& s) { s.on_shutdown(); }

@@ -139,14 +139,19 @@ struct Worker {
   // loop's timer heap first, it never becomes the earliest timer, so arming it does not re-program the loop's
   // timerfd (with a single client that was a timerfd_settime per transaction).
   asio::steady_timer parked{io};
-  // Every limits::k_park_sweep_period: parks the loop's idle pool clients (ParkingLot::sweep).
+  // Every limits::k_park_sweep_period while the lot holds sessions: parks the loop's idle pool clients and ends
+  // overlong logins (ParkingLot::sweep). A loop whose clients are all parked, or that has none, is not woken.
   asio::steady_timer sweep{io};
+  bool sweeping = false;
   void sweep_soon() {
+    sweeping = true;
     sweep.expires_after(limits::k_park_sweep_period);
     sweep.async_wait([this](boost::system::error_code ec) {
-      if (ec) return;
-      lot.sweep(net::Clock::now());
-      sweep_soon();
+      if (!ec && lot.sweep(net::Clock::now())) {
+        sweep_soon();
+      } else {
+        sweeping = false;
+      }
     });
   }
   std::vector<std::unique_ptr<Acceptor>> acceptors;
@@ -409,7 +414,12 @@ int Daemon::run() {
       w->parked.expires_at(net::TimePoint::max());
       w->parked.async_wait([](boost::system::error_code) {});
       client::ParkingLot::bind(&w->lot);
-      w->sweep_soon();
+      w->lot.on_occupied(
+          [](void* worker) {
+            auto* self = static_cast<Worker*>(worker);
+            if (!self->sweeping) self->sweep_soon();
+          },
+          w);
       w->io.run();
     });
   }

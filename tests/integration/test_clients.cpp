@@ -3,6 +3,8 @@
 #include "common.hpp"
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -220,6 +222,71 @@ TEST_CASE("client_login_timeout closes a client that never sends a startup packe
 
   auto r = connect_and_query(p.conninfo("appdb", "it_user"), "SELECT 1");
   CHECK_MESSAGE(r.ok, "a normal client after the timed-out one failed: " << r.error.sqlstate << " " << r.error.message);
+}
+
+// ---- wake-ups ----
+
+// Context switches of all of the process's threads: each time one of them slept and was woken, or was preempted.
+long context_switches(pid_t pid) {
+  long total = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0 || line.rfind("nonvoluntary_ctxt_switches:", 0) == 0)
+        total += std::stol(line.substr(line.find(':') + 1));
+  }
+  return total;
+}
+
+TEST_CASE("an idle daemon, and one whose only client is parked, is not woken every few milliseconds") {
+  ensure_role("it_user");
+  // Two workers, a transaction pool whose idle clients park after 200 ms. What may still wake the process in 3 s:
+  // the control loop's janitor (every 500 ms) and one or two readiness pings to PostgreSQL (every 2 s, a connection
+  // each). A worker that swept its clients every 250 ms with none to sweep, or a health thread that looked for
+  // shutdown every 100 ms, adds 24 and 30 more.
+  Pgweir p(with_cluster(R"(
+[server]
+listen = ["127.0.0.1:@PORT@"]
+workers = 2
+client_park_after = "200ms"
+shutdown_timeout = "5s"
+
+[tls]
+mode = "disable"
+
+[auth]
+method = "trust"
+
+[pool]
+mode = "transaction"
+size = 2
+
+[metrics]
+listen = ""
+
+[databases.appdb]
+dsn = "postgresql://127.0.0.1:@PGPORT@/postgres?sslmode=disable"
+)"));
+  PGWEIR_LOG_ON_FAILURE(p);
+  constexpr long k_most = 30;
+  auto switches_in = [&](std::chrono::milliseconds window) {
+    long before = context_switches(p.pid());
+    std::this_thread::sleep_for(window);
+    return context_switches(p.pid()) - before;
+  };
+
+  std::this_thread::sleep_for(1s);  // past the start-up
+  long idle = switches_in(3s);
+  CHECK_MESSAGE(idle <= k_most, "an idle pgweir was switched in " << idle << " times in 3 s");
+
+  PgConn client(p.conninfo("appdb", "it_user"));
+  REQUIRE_MESSAGE(client.ok(), client.error_text());
+  CHECK(client.value("SELECT 'awake'") == "awake");
+  std::this_thread::sleep_for(1s);  // parked after 200 ms, at the next sweep
+  long parked = switches_in(3s);
+  CHECK_MESSAGE(parked <= k_most, "pgweir with one parked client was switched in " << parked << " times in 3 s");
+  CHECK_MESSAGE(client.value("SELECT 'back'") == "back", "the parked client did not come back");
 }
 
 // ---- shutdown ----

@@ -104,14 +104,21 @@ class ParkingLot {
   static void bind(ParkingLot* lot);
   static ParkingLot* current();
   // Parks the sessions on this lot that are idle and have been quiet for their client_park_after, and ends the
-  // logins that have outlasted client_login_timeout. Called every limits::k_park_sweep_period on the lot's loop;
-  // hands freed memory back to the system after parks.
-  void sweep(net::TimePoint now);
+  // logins that have outlasted client_login_timeout. Called every limits::k_park_sweep_period on the lot's loop
+  // while it returns true: while the lot holds sessions, or freed memory is still to be handed back to the system.
+  bool sweep(net::TimePoint now);
+  // Called on the lot's loop when a session joins an empty lot: the loop starts sweeping again.
+  void on_occupied(void (*callback)(void* context), void* context) {
+    occupied_ = callback;
+    occupied_context_ = context;
+  }
 
  private:
   friend class Session;
   void link(Session* s);
   void unlink(Session* s);
+  void (*occupied_)(void*) = nullptr;
+  void* occupied_context_ = nullptr;
   Session* head_ = nullptr;
   std::size_t parked_since_trim_ = 0;
   std::size_t parked_at_last_sweep_ = 0;  // parked_since_trim_ when the last sweep ended

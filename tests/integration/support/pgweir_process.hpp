@@ -36,6 +36,7 @@ class Pgweir {
   Pgweir& operator=(const Pgweir&) = delete;
 
   int port() const { return port_; }
+  pid_t pid() const { return child_.pid(); }
   const std::string& dir() const { return dir_.path(); }
   const std::string& config_path() const { return config_path_; }
   std::string log_text() const;
