@@ -223,7 +223,7 @@ def syscall_section(d):
     if not keys:
         return ""
     out = ["## Syscalls per transaction (strace -c -f attached to the proxy; pgbench -S -M simple -c 10)", "",
-           "Total syscalls of all the proxy's threads while pgbench ran (includes the 10 logins), divided by transactions. "
+           "Total syscalls of all the proxy's threads while pgbench ran (includes the 10 client logins; the proxies' server connections were opened by a warm-up run), divided by transactions. "
            "strace slows the proxy down a lot: only the counts mean something here, not the speed. "
            "`pgweir` has one worker per core (each event loop waits in an epoll_wait of its own); "
            "`pgweir-w1` has one, like PgBouncer's single thread.", ""]

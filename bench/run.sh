@@ -269,6 +269,9 @@ if want s; then
   for ((rep = 1; rep <= REPS; rep++)); do
     for t in $(rotate "$rep" pgbouncer pgweir pgweir-w1); do
       sout=$RESULTS/raw/s_strace_${t}_r$rep.txt
+      # Warm: the proxy's 10 server connections open before strace attaches (pgweir-w1 was just started, while
+      # PgBouncer kept its pool from the workloads before), so neither count includes logins to PostgreSQL.
+      target_env "$t" "$PG_BIN/pgbench" -n -S -M simple -c 10 -j 2 -t 20 >/dev/null 2>&1 || true
       strace -c -f -p "${TPID[$t]}" -o "$sout" 2>"$BENCH_TMP/strace.err" &
       spid=$!
       BG_PIDS+=("$spid")
