@@ -31,6 +31,7 @@
 #include <boost/asio/detail/reactive_socket_service_base.hpp>
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
+#include <boost/asio/detail/reactive_wait_op.hpp>
 #include <boost/version.hpp>
 
 #include "pgweir/net/asio.hpp"
@@ -66,9 +67,13 @@ struct RegisteredEvents {
 struct TaskResult {
   friend constexpr auto exposed(TaskResult);
 };
+struct TrySpeculative {
+  friend constexpr auto exposed(TrySpeculative);
+};
 template struct ExposeMember<&ad::epoll_reactor::epoll_fd_, EpollFd>;
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::registered_events_, RegisteredEvents>;
 template struct ExposeMember<&ad::scheduler_operation::task_result_, TaskResult>;
+template struct ExposeMember<&ad::epoll_reactor::descriptor_state::try_speculative_, TrySpeculative>;
 
 using Descriptor = ad::epoll_reactor::per_descriptor_data;
 
@@ -169,6 +174,33 @@ auto async_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::
         p.v = p.p = nullptr;
       },
       token, &socket, &reactor, data, size);
+}
+
+// Waits until the socket has input again, after a read that found it empty (a TLS read that ended in
+// SSL_ERROR_WANT_READ: OpenSSL's last recv returned EAGAIN). socket.async_wait would re-arm the fd with
+// EPOLL_CTL_MOD, so that readiness the reactor already harvested is reported again. That cannot be needed here:
+// the read just emptied the socket, and anything arriving after it raises an edge of its own. So the wait is
+// queued as it is, without a speculative check and without re-arming the fd. Runs on the socket's event loop thread,
+// like the reactor, which is what makes clearing the descriptor's speculative flag safe.
+template <class Token>
+auto async_wait_after_empty_read(Socket& socket, ad::reactor& reactor, Token&& token) {
+  return asio::async_initiate<Token, void(ErrorCode)>(
+      [](auto handler, Socket* s, ad::reactor* r) {
+        using Handler = std::decay_t<decltype(handler)>;
+        using Op = ad::reactive_wait_op<Handler, Socket::executor_type>;
+        auto& impl = SocketAccess::implementation(*s);
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+        p.p = new (p.v) Op(ErrorCode(), handler, s->get_executor());
+        if (slot.is_connected()) {
+          p.p->cancellation_key_ = &slot.template emplace<CancellationAccess::Cancellation>(
+              r, &impl.reactor_data_, impl.socket_, ad::reactor::read_op);
+        }
+        if (Descriptor d = impl.reactor_data_) (d->*exposed(TrySpeculative{}))[ad::reactor::read_op] = false;
+        r->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
+        p.v = p.p = nullptr;
+      },
+      token, &socket, &reactor);
 }
 
 }  // namespace pgweir::net::detail

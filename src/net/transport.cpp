@@ -86,21 +86,21 @@ Task<ErrorCode> Transport::wait(bool for_write) {
 }
 
 bool Transport::has_buffered_input() {
-  if (unread_ || (ssl_ && SSL_pending(ssl_) > 0)) return true;
+  if (unread_ || (ssl_ && SSL_has_pending(ssl_) == 1)) return true;
   char probe;
   return ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 bool Transport::idle_and_open() {
   if (!socket_.is_open()) return false;
-  if (unread_ || (ssl_ && SSL_pending(ssl_) > 0)) return false;
+  if (unread_ || (ssl_ && SSL_has_pending(ssl_) == 1)) return false;
   char probe;
   ssize_t n = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 Task<ErrorCode> Transport::wait_readable() {
-  if (unread_ || (ssl_ && SSL_pending(ssl_) > 0)) co_return ErrorCode{};
+  if (unread_ || (ssl_ && SSL_has_pending(ssl_) == 1)) co_return ErrorCode{};
   co_return co_await wait(false);
 }
 
@@ -154,6 +154,13 @@ Task<std::tuple<ErrorCode, std::size_t>> Transport::read_some(char* data, std::s
     bool want_write = false;
     auto [ec, n] = try_read(data, size, want_write);
     if (ec != asio::error::would_block) co_return std::tuple{ec, n};
+    if (ssl_ && !want_write) {
+      // OpenSSL's read found the socket empty (WANT_READ follows a recv that returned EAGAIN): wait for the next
+      // edge without re-arming the fd (src/net/reactor_read.hpp). Plain reads go through receive().
+      auto [wec] = co_await detail::async_wait_after_empty_read(socket_, reactor(), use_tuple);
+      if (wec) co_return std::tuple{wec, std::size_t{0}};
+      continue;
+    }
     if (auto wec = co_await wait(want_write)) co_return std::tuple{wec, std::size_t{0}};
   }
 }

@@ -226,6 +226,69 @@ TEST_CASE("psql with sslmode=verify-full and channel_binding=require logs in wit
   shared_cluster().hba("tls_scram", "trust");
 }
 
+TEST_CASE("TLS on both legs carries a pipeline, large queries, large results and concurrent clients intact") {
+  tls_setup();
+  ensure_roles({"tls_bulk"});
+  TempDir files;
+  // Transaction pooling: the server connection goes back between transactions, so the relay reads of both legs
+  // wait for input again and again.
+  auto config = daemon_config(tls_section("require"), "method = \"trust\"", database("tlsdb", verify_full_dsn()));
+  const auto at = config.find("mode = \"session\"");
+  REQUIRE(at != std::string::npos);
+  config.replace(at, std::string("mode = \"session\"").size(), "mode = \"transaction\"");
+  Pgweir p(config);
+  PGWEIR_LOG_ON_FAILURE(p);
+  const std::string tls = "host=localhost sslmode=verify-full " + ca_opts();
+  PgConn c(p.conninfo("tlsdb", "tls_bulk", "", tls));
+  REQUIRE_MESSAGE(c.ok(), c.error_text());
+  REQUIRE(PQsslInUse(c.raw()) == 1);
+
+  // A query of 300 kB: many TLS records from the client, read ahead together.
+  const std::string big(300000, 'x');
+  CHECK(c.value("SELECT length('" + big + "')") == "300000");
+
+  // A result of about 2 MB: many records from the server leg, and as many to the client.
+  PGresult* rows = PQexec(c.raw(), "SELECT g, repeat('y', 32) FROM generate_series(1, 50000) g");
+  REQUIRE_MESSAGE(PQresultStatus(rows) == PGRES_TUPLES_OK, PQerrorMessage(c.raw()));
+  CHECK(PQntuples(rows) == 50000);
+  CHECK(std::string(PQgetvalue(rows, 49999, 0)) == "50000");
+  CHECK(std::string(PQgetvalue(rows, 12345, 1)) == std::string(32, 'y'));
+  PQclear(rows);
+
+  // 300 queries in one pipeline: their messages and answers arrive many to a record and many records at a time.
+  REQUIRE(PQenterPipelineMode(c.raw()) == 1);
+  constexpr int k_queries = 300;
+  for (int i = 0; i < k_queries; ++i) {
+    auto value = std::to_string(i);
+    const char* params[] = {value.c_str()};
+    REQUIRE(PQsendQueryParams(c.raw(), "SELECT $1::int * 2", 1, nullptr, params, nullptr, nullptr, 0) == 1);
+  }
+  REQUIRE(PQpipelineSync(c.raw()) == 1);
+  int answered = 0;
+  for (int i = 0; i < k_queries; ++i) {
+    PGresult* r = PQgetResult(c.raw());
+    REQUIRE_MESSAGE(r != nullptr, "pipeline ended early at query " << i << ": " << PQerrorMessage(c.raw()));
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && std::string(PQgetvalue(r, 0, 0)) == std::to_string(i * 2)) ++answered;
+    PQclear(r);
+    CHECK(PQgetResult(c.raw()) == nullptr);  // the end of query i's results
+  }
+  PGresult* sync = PQgetResult(c.raw());
+  CHECK(PQresultStatus(sync) == PGRES_PIPELINE_SYNC);
+  PQclear(sync);
+  CHECK(answered == k_queries);
+  REQUIRE(PQexitPipelineMode(c.raw()) == 1);
+  CHECK(c.value("SELECT 'after the pipeline'") == "after the pipeline");
+
+  // Eight clients at once, 400 transactions each (pgbench's own connections, TLS verified).
+  auto script = files.write("q.sql", "SELECT 1;\n");
+  auto bench = run({pg_bin("pgbench"), "-n", "-c", "8", "-j", "2", "-t", "400", "-f", script,
+                    p.conninfo("tlsdb", "tls_bulk", "", tls)},
+                   {}, 120s);
+  CHECK_MESSAGE(bench.exit_code == 0, "pgbench over TLS: exit " << bench.exit_code << "\n" << bench.output);
+  CHECK_MESSAGE(bench.output.find("number of transactions actually processed: 3200/3200") != std::string::npos,
+                bench.output);
+}
+
 TEST_CASE("channel_binding=require is refused by libpq when pgweir authenticates with md5") {
   tls_setup();
   ensure_roles({"tls_scram"});

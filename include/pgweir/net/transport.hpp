@@ -68,7 +68,7 @@ class Transport {
   bool idle_and_open();
 
   // The socket's reactor, looked up at the first call, which also adds EPOLLRDHUP to the fd's registration (see
-  // src/net/reactor_read.hpp). Plain sockets only.
+  // src/net/reactor_read.hpp). For plain sockets' reads and TLS sockets' waits after an empty read.
   asio::detail::epoll_reactor& reactor();
 
   // Moves the fd to another executor. Only while no operation is pending.
