@@ -155,8 +155,9 @@ Task<std::tuple<ErrorCode, std::size_t>> Transport::read_some(char* data, std::s
     auto [ec, n] = try_read(data, size, want_write);
     if (ec != asio::error::would_block) co_return std::tuple{ec, n};
     if (ssl_ && !want_write) {
-      // OpenSSL's read found the socket empty (WANT_READ follows a recv that returned EAGAIN): wait for the next
-      // edge without re-arming the fd (src/net/reactor_read.hpp). Plain reads go through receive().
+      // OpenSSL's read found the socket empty: with SSL_MODE_AUTO_RETRY (OpenSSL's default, which pgweir keeps)
+      // WANT_READ only follows a recv that returned EAGAIN. Wait for the next edge without re-arming the fd
+      // (src/net/reactor_read.hpp). Plain reads go through receive().
       auto [wec] = co_await detail::async_wait_after_empty_read(socket_, reactor(), use_tuple);
       if (wec) co_return std::tuple{wec, std::size_t{0}};
       continue;

@@ -245,29 +245,11 @@ TEST_CASE("an idle daemon, and one whose only client is parked, is not woken eve
   // the control loop's janitor (every 500 ms) and one or two readiness pings to PostgreSQL (every 2 s, a connection
   // each). A worker that swept its clients every 250 ms with none to sweep, or a health thread that looked for
   // shutdown every 100 ms, adds 24 and 30 more.
-  Pgweir p(with_cluster(R"(
-[server]
-listen = ["127.0.0.1:@PORT@"]
-workers = 2
-client_park_after = "200ms"
-shutdown_timeout = "5s"
-
-[tls]
-mode = "disable"
-
-[auth]
-method = "trust"
-
-[pool]
-mode = "transaction"
-size = 2
-
-[metrics]
-listen = ""
-
-[databases.appdb]
-dsn = "postgresql://127.0.0.1:@PGPORT@/postgres?sslmode=disable"
-)"));
+  auto text = config("workers = 2\nclient_park_after = \"200ms\"");
+  const auto mode = text.find("mode = \"session\"");
+  REQUIRE(mode != std::string::npos);
+  text.replace(mode, std::string("mode = \"session\"").size(), "mode = \"transaction\"");
+  Pgweir p(text);
   PGWEIR_LOG_ON_FAILURE(p);
   constexpr long k_most = 30;
   auto switches_in = [&](std::chrono::milliseconds window) {
