@@ -107,8 +107,11 @@ Deallocation classify(std::string_view sql) {
     for (auto& c : w) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return w;
   };
+  // Neither DISCARD nor DEALLOCATE, the usual case, is told by the first letter after any blanks: the end of the
+  // statement is trimmed only for the rare ones.
+  auto start = sql.find_first_not_of(" \t\n\v\f\r");
+  if (start == std::string_view::npos || (sql[start] != 'd' && sql[start] != 'D')) return {};
   std::string_view v = trim(sql);
-  if (v.empty() || (v[0] != 'd' && v[0] != 'D')) return {};  // neither DISCARD nor DEALLOCATE: the usual case
   auto first = word(v);
   if (first == "discard") {
     if (word(v) == "all" && trim(v).empty()) return {Deallocation::all, {}};

@@ -226,6 +226,7 @@ std::shared_ptr<const server::ParameterSet> Pool::shared_parameters_locked(const
 }
 
 std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::string& signature) {
+  auto now = net::Clock::now();  // read before the lock, which every worker takes: it is held for less
   std::unique_lock lock(mutex_);
   if (closed_ || paused_ || !waiters_.empty() || idle_.empty()) return std::nullopt;
   // The most recently used connection on the client's own thread: lending it needs no move between event loops.
@@ -234,7 +235,6 @@ std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::st
     --it;
   } while (it != idle_.begin() && (*it)->transport().executor() != executor);
   auto& conn = *it;
-  auto now = net::Clock::now();
   auto idle_for = now - conn->idle_since();
   if (conn->signature() != signature || conn->generation() != generation_ ||
       (settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime) ||
@@ -404,17 +404,17 @@ std::optional<Lease> Pool::claim(Waiter& waiter, const net::Executor& executor, 
 }
 
 void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
+  auto now = net::Clock::now();  // before the lock, as in try_lend
   std::unique_lock lock(mutex_);
   --active_;
   conn->lent_hook.unlink();
-  auto now = net::Clock::now();
   bool expired = settings_->max_lifetime.count() > 0 && now - conn->created_at() >= settings_->max_lifetime;
   if (closed_ || expired || conn->generation() != generation_) {
     lock.unlock();
     discard(std::move(conn));
     return;
   }
-  conn->mark_idle();
+  conn->mark_idle(now);
   if (!waiters_.empty() && !paused_) {
     auto w = take_waiter_locked(conn->transport().executor());
     ++active_;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "pgweir/config/config.hpp"
+#include "pgweir/core/adaptive_mutex.hpp"
 #include "pgweir/metrics/pgweir_metrics.hpp"
 #include "pgweir/net/asio.hpp"
 #include "pgweir/server/server_connection.hpp"
@@ -236,7 +237,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
   PoolKey key_;
   ConnectionCaps& caps_;
-  mutable std::mutex mutex_;
+  // Taken by every worker once per lend and once per give-back: spins before it sleeps (see AdaptiveMutex).
+  mutable core::AdaptiveMutex mutex_;
   std::shared_ptr<const config::PoolSettings> settings_;
   server::LoginSpec spec_;
   std::uint64_t generation_ = 1;

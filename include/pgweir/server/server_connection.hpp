@@ -91,7 +91,7 @@ class ServerConnection {
 
   net::TimePoint created_at() const { return created_at_; }
   net::TimePoint idle_since() const { return idle_since_; }
-  void mark_idle() { idle_since_ = net::Clock::now(); }
+  void mark_idle(net::TimePoint now = net::Clock::now()) { idle_since_ = now; }
 
   // The startup parameters it logged in with, besides user and database, in canonical form.
   const std::string& signature() const { return signature_; }
