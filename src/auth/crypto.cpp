@@ -2,11 +2,11 @@
 // and the attribute syntax both exchanges parse.
 #include "crypto.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <climits>
 
@@ -69,13 +69,55 @@ std::optional<std::string> base64_decode(std::string_view text) {
 
 namespace detail {
 
+namespace {
+
+// OpenSSL 3's one-shot HMAC() and SHA256() look the algorithm up by name on every call (a fetch under a lock,
+// parameter parsing, a context allocated and freed): per SCRAM login that was more than the hashing itself.
+// Each thread keeps its own contexts, made once with algorithms fetched once, and re-keys or re-initialises them.
+struct Hashers {
+  EVP_MAC_CTX* hmac = nullptr;  // HMAC with SHA-256 as its digest, re-keyed per use
+  EVP_MD_CTX* digest = nullptr;
+  EVP_MD* sha256 = nullptr;
+  Hashers() {
+    if (EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr)) {
+      hmac = EVP_MAC_CTX_new(mac);
+      EVP_MAC_free(mac);  // the context holds its own reference
+      char name[] = "SHA256";
+      OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name, 0), OSSL_PARAM_construct_end()};
+      if (hmac && EVP_MAC_CTX_set_params(hmac, params) != 1) {
+        EVP_MAC_CTX_free(hmac);
+        hmac = nullptr;
+      }
+    }
+    sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    digest = EVP_MD_CTX_new();
+  }
+  ~Hashers() {
+    EVP_MAC_CTX_free(hmac);
+    EVP_MD_CTX_free(digest);
+    EVP_MD_free(sha256);
+  }
+  Hashers(const Hashers&) = delete;
+  Hashers& operator=(const Hashers&) = delete;
+};
+
+Hashers& hashers() {
+  thread_local Hashers h;
+  return h;
+}
+
+}  // namespace
+
 Key hmac_sha256(std::string_view key, std::string_view data) {
   Key out{};
-  unsigned int len = 0;
-  if (key.size() > INT_MAX ||
-      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes(data), data.size(), out.data(), &len) ==
-          nullptr ||
-      len != out.size()) {
+  auto& h = hashers();
+  std::size_t len = 0;
+  // A zero-length key is a valid HMAC key, but EVP_MAC_init takes a null key as "keep the previous one".
+  static const unsigned char k_empty = 0;
+  const unsigned char* k = key.empty() ? &k_empty : bytes(key);
+  if (!h.hmac || EVP_MAC_init(h.hmac, k, key.size(), nullptr) != 1 ||
+      EVP_MAC_update(h.hmac, bytes(data), data.size()) != 1 ||
+      EVP_MAC_final(h.hmac, out.data(), &len, out.size()) != 1 || len != out.size()) {
     return Key{};
   }
   return out;
@@ -83,7 +125,13 @@ Key hmac_sha256(std::string_view key, std::string_view data) {
 
 Key sha256(std::string_view data) {
   Key out{};
-  if (SHA256(bytes(data), data.size(), out.data()) == nullptr) return Key{};
+  auto& h = hashers();
+  unsigned int len = 0;
+  if (!h.sha256 || !h.digest || EVP_DigestInit_ex2(h.digest, h.sha256, nullptr) != 1 ||
+      EVP_DigestUpdate(h.digest, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(h.digest, out.data(), &len) != 1 || len != out.size()) {
+    return Key{};
+  }
   return out;
 }
 
