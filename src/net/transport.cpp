@@ -86,21 +86,21 @@ Task<ErrorCode> Transport::wait(bool for_write) {
 }
 
 bool Transport::has_buffered_input() {
-  if (unread_ || (ssl_ && SSL_has_pending(ssl_) == 1)) return true;
+  if (holds_input()) return true;
   char probe;
   return ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 bool Transport::idle_and_open() {
   if (!socket_.is_open()) return false;
-  if (unread_ || (ssl_ && SSL_has_pending(ssl_) == 1)) return false;
+  if (holds_input()) return false;
   char probe;
   ssize_t n = ::recv(socket_.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 Task<ErrorCode> Transport::wait_readable() {
-  if (unread_ || (ssl_ && SSL_has_pending(ssl_) == 1)) co_return ErrorCode{};
+  if (holds_input()) co_return ErrorCode{};
   co_return co_await wait(false);
 }
 

@@ -80,6 +80,9 @@ class Transport {
   Task<ErrorCode> wait(bool for_write);
   std::pair<ErrorCode, std::size_t> try_read(char* data, std::size_t size, bool& want_write);
   std::size_t take_unread(char* data, std::size_t size);
+  // Input pgweir holds without the socket: bytes given back by unread(), or TLS bytes OpenSSL has read ahead
+  // (SSL_has_pending, which unlike SSL_pending also counts records not yet decrypted).
+  bool holds_input() const { return unread_ || (ssl_ && SSL_has_pending(ssl_) == 1); }
 
   Socket socket_;
   SSL* ssl_ = nullptr;
