@@ -261,7 +261,10 @@ void Session::welcome_info() {
 
 Session::~Session() {
   // Also reached when the session's coroutine (or its park) is destroyed without finishing (process exit).
-  if (lot_) lot_->unlink(this);
+  if (lot_) {
+    lot_->unlink(this);
+    lot_->clients_.fetch_sub(1, std::memory_order_relaxed);
+  }
   if (joined_) pool_->client_left();
   if (counted_) g_clients.fetch_sub(1, std::memory_order_relaxed);
   if (id_ != 0) env_.registry.remove(id_);

@@ -11,6 +11,7 @@ std::string client_auth_config(const std::string& auth) {
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 shutdown_timeout = "5s"
 
 [tls]

@@ -46,6 +46,7 @@ std::string fault_config(const std::string& db, const std::string& dsn, int size
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 shutdown_timeout = "5s"
 )" + extra_server + R"(
 

@@ -267,6 +267,7 @@ std::string config(const std::string& tls = "mode = \"disable\"\n", const std::s
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 client_login_timeout = "2s"
 shutdown_timeout = "5s"
 

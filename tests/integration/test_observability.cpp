@@ -46,6 +46,7 @@ struct ObsConfig {
   std::string timeout = "30s";
   std::string extra_pool;       // more lines for [pool]
   std::string extra_databases;  // more [databases.X] tables
+  int worker_fill = 0;          // server.worker_fill; 0: clients alternate between the two workers
 };
 
 // pgweir in front of the shared cluster: alias appdb -> obs_db, console users obs_admin (admin) and
@@ -55,6 +56,7 @@ std::string obs_config(const ObsConfig& c, int metrics_port) {
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = )" + std::to_string(c.worker_fill) + R"(
 shutdown_timeout = "5s"
 
 [tls]
@@ -1007,6 +1009,72 @@ TEST_CASE("prometheus-pgbouncer-exporter reads POOLS, DATABASES and LISTS from t
   CHECK_MESSAGE(s.get_or_0("pgbouncer_pools") >= 1, s.show("pgbouncer_pools"));
   CHECK_MESSAGE(s.get_or_0("pgbouncer_used_clients") >= 1, s.show("pgbouncer_used_clients"));
   exp.kill();
+}
+
+TEST_CASE("server.worker_fill: new clients fill the first worker, then go to the worker with the fewest; "
+          "pgweir_worker_clients shows where they are, and a reload changes it") {
+  ensure_database("obs_fill");
+  const int mport = free_port();
+  ObsConfig c;
+  c.worker_fill = 2;
+  Pgweir p(obs_config(c, mport));
+  PGWEIR_LOG_ON_FAILURE(p);
+  std::vector<std::unique_ptr<PgConn>> clients;
+  auto connect = [&] {
+    clients.push_back(std::make_unique<PgConn>(p.conninfo("appdb", "obs_fill")));
+    REQUIRE_MESSAGE(clients.back()->ok(), clients.back()->error_text());
+    CHECK(clients.back()->value("SELECT 1") == "1");
+  };
+  // Both workers' gauges reach the given counts (a client that left is counted until its session has ended).
+  auto expect = [&](int first, int second) {
+    auto counts_are = [&](const Scrape& s) {
+      return s.get("pgweir_worker_clients", {{"worker", "0"}}) == first &&
+             s.get("pgweir_worker_clients", {{"worker", "1"}}) == second;
+    };
+    Scrape last = scrape(mport);
+    for (int i = 0; i < 100 && !counts_are(last); ++i) {
+      std::this_thread::sleep_for(50ms);
+      last = scrape(mport);
+    }
+    CHECK_MESSAGE(counts_are(last), "expected " << first << " and " << second << " clients on the two workers: "
+                                                << last.show("pgweir_worker_clients", {{"worker", "0"}}) << ", "
+                                                << last.show("pgweir_worker_clients", {{"worker", "1"}}));
+  };
+
+  expect(0, 0);
+  connect();
+  expect(1, 0);
+  connect();
+  expect(2, 0);  // the first worker takes worker_fill clients before the second gets any
+  connect();
+  expect(2, 1);
+  connect();
+  expect(2, 2);
+  connect();
+  expect(3, 2);  // every worker has worker_fill: the fewest, the first of equals
+  clients[0].reset();
+  clients[1].reset();
+  expect(1, 2);
+  connect();
+  expect(2, 2);  // below worker_fill again, the first worker is filled first
+  connect();
+  expect(3, 2);
+  for (auto& client : clients)
+    if (client) CHECK_MESSAGE(client->value("SELECT 'still here'") == "still here", "a placed client lost its session");
+
+  // worker_fill = 0 spreads from the first client: the next ones go to the second worker until they are even.
+  c.worker_fill = 0;
+  const double reloads = scrape(mport).get_or_0("pgweir_config_reloads_total", {{"result", "ok"}});
+  p.rewrite_config(obs_config(c, mport));
+  p.reload();
+  REQUIRE(wait_metric(mport, "pgweir_config_reloads_total", {{"result", "ok"}},
+                      [&](double v) { return v >= reloads + 1; }).first);
+  connect();
+  expect(3, 3);
+  connect();
+  expect(4, 3);
+  clients.clear();
+  expect(0, 0);
 }
 
 TEST_CASE("idle clients park after server.client_park_after and come back: queries, prepared statements, "

@@ -19,6 +19,7 @@ std::string reload_config(const std::string& alias, const std::string& target_db
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 shutdown_timeout = "5s"
 
 [tls]

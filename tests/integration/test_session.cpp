@@ -17,6 +17,7 @@ std::string session_config(const std::string& db, int size, const std::string& t
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 shutdown_timeout = "5s"
 
 [tls]

@@ -14,6 +14,7 @@ std::string shutdown_config(const std::string& shutdown_timeout = "20s") {
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 shutdown_timeout = ")" + shutdown_timeout + R"("
 
 [tls]

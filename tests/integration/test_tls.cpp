@@ -46,6 +46,7 @@ std::string daemon_config(const std::string& tls, const std::string& auth, const
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 shutdown_timeout = "5s"
 )" + server_extra + R"(
 

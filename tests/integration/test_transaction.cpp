@@ -24,6 +24,7 @@ std::string tx_config(const std::string& db, const std::string& mode, int size, 
 [server]
 listen = ["127.0.0.1:@PORT@"]
 workers = 2
+worker_fill = 0  # clients alternate between the two workers
 shutdown_timeout = "5s"
 )" + extra_server + R"(
 

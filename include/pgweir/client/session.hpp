@@ -112,6 +112,11 @@ class ParkingLot {
     occupied_ = callback;
     occupied_context_ = context;
   }
+  // The clients placed on this lot's loop that have not ended, parked or not. The one exception to "this loop's
+  // thread only": the thread that accepts a client counts it here (place()) before its session starts, the session
+  // takes it off when it ends, and any thread reads it to choose where the next client goes.
+  void place() { clients_.fetch_add(1, std::memory_order_relaxed); }
+  int clients() const { return clients_.load(std::memory_order_relaxed); }
 
  private:
   friend class Session;
@@ -119,13 +124,15 @@ class ParkingLot {
   void unlink(Session* s);
   void (*occupied_)(void*) = nullptr;
   void* occupied_context_ = nullptr;
+  std::atomic<int> clients_{0};
   Session* head_ = nullptr;
   std::size_t parked_since_trim_ = 0;
   std::size_t parked_at_last_sweep_ = 0;  // parked_since_trim_ when the last sweep ended
   net::TimePoint last_trim_{};
 };
 
-// Serves a client connection just accepted from `peer`.
+// Serves a client connection just accepted from `peer`, on the loop of the calling thread's ParkingLot, which
+// counted it with place().
 net::Task<void> run_session(net::Socket socket, net::PeerAddress peer, SessionEnv& env);
 
 // Asks a session to end at its next idle moment (shutdown), or at once (kill).

@@ -72,6 +72,9 @@ struct ServerSection {
   std::vector<std::string> listen{"0.0.0.0:6432"};  // validated "host:port" / "[v6]:port"
   std::string unix_socket_dir;
   int workers = 0;  // 0 = one per core
+  // A new client goes to the first worker serving fewer than this many clients, and when every worker serves that
+  // many, to the one serving the fewest. 0 spreads clients evenly from the first.
+  int worker_fill = 16;
   int max_client_connections = 10000;
   Duration client_login_timeout{60'000};
   Duration client_idle_timeout{0};

@@ -101,6 +101,7 @@ TEST_CASE("errors: numbers out of range") {
       {"[pool]\nsize = 0\n", 8, "`pool.size` must be between 1 and 10000 (got 0)"},
       {"[pool]\nmax_overflow = -1\n", 16, "`pool.max_overflow` must be between 0 and 10000 (got -1)"},
       {"[server]\nworkers = 1025\n", 11, "`server.workers` must be between 0 and 1024 (got 1025)"},
+      {"[server]\nworker_fill = -1\n", 15, "`server.worker_fill` must be between 0 and 1000000 (got -1)"},
       {"[server]\nmax_client_connections = 0\n", 26,
        "`server.max_client_connections` must be between 1 and 1000000 (got 0)"},
       {"[pool]\nmax_prepared_statements = 99999999999\n", 27,

@@ -21,6 +21,7 @@ TEST_CASE("load: every key of a full config reaches the structs") {
 listen = ["127.0.0.1:6432", "[::1]:6433"]
 unix_socket_dir = "/tmp"
 workers = 4
+worker_fill = 0
 max_client_connections = 500
 client_login_timeout = "5s"
 client_idle_timeout = "15m"
@@ -94,6 +95,7 @@ format = "json"
   CHECK(c.server.listen == std::vector<std::string>{"127.0.0.1:6432", "[::1]:6433"});
   CHECK(c.server.unix_socket_dir == "/tmp");
   CHECK(c.server.workers == 4);
+  CHECK(c.server.worker_fill == 0);
   CHECK(c.server.max_client_connections == 500);
   CHECK(c.server.client_login_timeout == 5s);
   CHECK(c.server.client_idle_timeout == 15min);
@@ -177,6 +179,7 @@ TEST_CASE("load: absent keys keep SPEC §2's defaults") {
   CHECK(c.server.listen == std::vector<std::string>{"0.0.0.0:6432"});
   CHECK(c.server.unix_socket_dir.empty());
   CHECK(c.server.workers == 0);
+  CHECK(c.server.worker_fill == 16);
   CHECK(c.server.max_client_connections == 10000);
   CHECK(c.server.client_login_timeout == 60s);
   CHECK(c.server.client_idle_timeout == 0ms);
@@ -220,6 +223,7 @@ TEST_CASE("load: the reference config/pgweir.toml is valid and documents the def
   CHECK(c.pool == PoolSettings{});
   CHECK(c.server.listen == ServerSection{}.listen);
   CHECK(c.server.max_client_connections == ServerSection{}.max_client_connections);
+  CHECK(c.server.worker_fill == ServerSection{}.worker_fill);
   CHECK(c.metrics.listen == MetricsSection{}.listen);
   CHECK(c.auth.method == AuthSection{}.method);
   REQUIRE(c.databases.size() == 1);
