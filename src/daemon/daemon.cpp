@@ -38,7 +38,7 @@ namespace pgweir::daemon {
 namespace {
 
 namespace asio = boost::asio;
-using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol, net::Executor>;
+using net::Acceptor;
 
 constexpr int k_listen_backlog = 4096;
 constexpr auto k_shutdown_poll = std::chrono::milliseconds(100);
@@ -207,8 +207,8 @@ net::Task<void> accept_loop(Acceptor& acceptor, const Workers& workers, router::
       // Anything else (a peer that reset before its accept) concerns that connection only.
     }
     // The queue was found empty on this thread, which is also the one that polls: a connection that arrives from
-    // now on is reported to the wait below.
-    auto [ec] = co_await acceptor.async_wait(asio::socket_base::wait_read, net::use_tuple);
+    // now on raises an edge of its own for the wait below.
+    auto ec = co_await net::wait_acceptable(acceptor);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
   }
 }

@@ -74,6 +74,21 @@ template struct ExposeMember<&ad::epoll_reactor::epoll_fd_, EpollFd>;
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::registered_events_, RegisteredEvents>;
 template struct ExposeMember<&ad::scheduler_operation::task_result_, TaskResult>;
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::try_speculative_, TrySpeculative>;
+struct AcceptorImpl {
+  friend constexpr auto exposed(AcceptorImpl);
+};
+template struct ExposeMember<&Acceptor::impl_, AcceptorImpl>;  // private in basic_socket_acceptor
+
+inline auto& implementation(Socket& s) { return SocketAccess::implementation(s); }
+inline auto& implementation(Acceptor& a) { return (a.*exposed(AcceptorImpl{})).get_implementation(); }
+
+// Tells Asio that the socket's fd is its own, not shared with a duplicate: closing it then takes it out of the epoll
+// set, and the reactor does not remove it first. Asio assumes that an fd given to assign() (an accepted socket, or
+// one moved from another loop's reactor) may have a duplicate, and removes it with an EPOLL_CTL_DEL before the
+// close: a syscall per connection.
+inline void mark_sole_owner(Socket& socket) {
+  SocketAccess::implementation(socket).state_ &= static_cast<ad::socket_ops::state_type>(~ad::socket_ops::possible_dup);
+}
 
 using Descriptor = ad::epoll_reactor::per_descriptor_data;
 
@@ -92,7 +107,13 @@ inline void watch_peer_shutdown(Socket& socket, ad::epoll_reactor& reactor) {
   epoll_event ev{};
   ev.events = registered | EPOLLRDHUP;
   ev.data.ptr = d;
-  if (::epoll_ctl(reactor.*exposed(EpollFd{}), EPOLL_CTL_MOD, impl.socket_, &ev) == 0) registered = ev.events;
+  if (::epoll_ctl(reactor.*exposed(EpollFd{}), EPOLL_CTL_MOD, impl.socket_, &ev) != 0) return;
+  registered = ev.events;
+  // The events last harvested for the descriptor may be another socket's: Asio reuses descriptor states, and does
+  // not clear them. An EPOLLRDHUP left by the connection that last had the state made every first short read here
+  // look undrained (a recv that returns EAGAIN per login). Nothing is lost by clearing them: EPOLL_CTL_MOD re-arms
+  // the fd, so whatever is true of it now is reported again at the next epoll_wait.
+  ((ad::scheduler_operation*)d)->*exposed(TaskResult{}) = 0;
 }
 
 template <class Handler, class IoExecutor>
@@ -177,18 +198,19 @@ auto async_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::
 }
 
 // Waits until the socket has input again, after a read that found it empty (a TLS read that ended in
-// SSL_ERROR_WANT_READ: OpenSSL's last recv returned EAGAIN). socket.async_wait would re-arm the fd with
+// SSL_ERROR_WANT_READ: OpenSSL's last recv returned EAGAIN), or until a listening socket has a connection queued
+// after an accept that found none. socket.async_wait would re-arm the fd with
 // EPOLL_CTL_MOD, so that readiness the reactor already harvested is reported again. That cannot be needed here:
 // the read just emptied the socket, and anything arriving after it raises an edge of its own. So the wait is
 // queued as it is, without a speculative check and without re-arming the fd. Runs on the socket's event loop thread,
 // like the reactor, which is what makes clearing the descriptor's speculative flag safe.
-template <class Token>
-auto async_wait_after_empty_read(Socket& socket, ad::reactor& reactor, Token&& token) {
+template <class IoObject, class Token>
+auto async_wait_after_empty_read(IoObject& socket, ad::reactor& reactor, Token&& token) {
   return asio::async_initiate<Token, void(ErrorCode)>(
-      [](auto handler, Socket* s, ad::reactor* r) {
+      [](auto handler, IoObject* s, ad::reactor* r) {
         using Handler = std::decay_t<decltype(handler)>;
-        using Op = ad::reactive_wait_op<Handler, Socket::executor_type>;
-        auto& impl = SocketAccess::implementation(*s);
+        using Op = ad::reactive_wait_op<Handler, typename IoObject::executor_type>;
+        auto& impl = implementation(*s);
         auto slot = asio::get_associated_cancellation_slot(handler);
         typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
         p.p = new (p.v) Op(ErrorCode(), handler, s->get_executor());

@@ -48,7 +48,7 @@ constexpr std::size_t k_tls_coalesce = 16 * 1024;
 
 }  // namespace
 
-Transport::Transport(Socket socket) : socket_(std::move(socket)) {}
+Transport::Transport(Socket socket) : socket_(std::move(socket)) { detail::mark_sole_owner(socket_); }
 
 Transport::Transport(Transport&& o) noexcept
     : socket_(std::move(o.socket_)),
@@ -343,7 +343,14 @@ void Transport::rehome(const Executor& executor) {
   auto protocol = detail::SocketAccess::implementation(socket_).protocol_;
   int fd = socket_.release();
   socket_ = Socket(executor, protocol, fd);
+  detail::mark_sole_owner(socket_);
   reactor_ = nullptr;  // the new event loop's reactor is looked up at the next receive
+}
+
+Task<ErrorCode> wait_acceptable(Acceptor& acceptor) {
+  auto& reactor = asio::use_service<detail::ad::reactor>(acceptor.get_executor().context());
+  auto [ec] = co_await detail::async_wait_after_empty_read(acceptor, reactor, use_tuple);
+  co_return ec;
 }
 
 void tune_socket(Socket& socket, bool tcp) {
@@ -396,11 +403,14 @@ void ReadinessWait::start(Transport& transport) {
   // Speculative: when the reactor has seen an edge since the socket's last draining read (or none was ever made),
   // perform() peeks at once; otherwise, or when the peek finds nothing, the wait is queued for the next edge
   // without re-arming the descriptor (the fd is registered edge-triggered).
+  starting_ = true;
   transport.reactor().start_op(asio::detail::reactor::read_op, impl.socket_, impl.reactor_data_, this, false, true);
+  starting_ = false;  // completed or queued: a completion is posted, never run inside start_op
 }
 
 asio::detail::reactor_op::status ReadinessWait::perform(reactor_op* base) {
   auto* wait = static_cast<ReadinessWait*>(base);
+  if (!wait->starting_) return done;
   for (;;) {
     char probe;
     if (::recv(wait->fd_, &probe, 1, MSG_PEEK | MSG_DONTWAIT) >= 0) return done;  // input, or end of stream

@@ -4,6 +4,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/basic_socket_acceptor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
@@ -25,6 +26,7 @@ template <class T = void>
 using Task = asio::awaitable<T, Executor>;
 using ErrorCode = boost::system::error_code;
 using Socket = asio::basic_stream_socket<asio::generic::stream_protocol, Executor>;
+using Acceptor = asio::basic_socket_acceptor<asio::generic::stream_protocol, Executor>;
 using Endpoint = asio::generic::stream_protocol::endpoint;
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;

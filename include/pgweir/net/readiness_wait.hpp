@@ -25,16 +25,22 @@ class ReadinessWait : private boost::asio::detail::reactor_op {
 
   // Completes when the plain `transport` has input (or already had it), has hung up or failed, or when its
   // operations are cancelled (socket().cancel()). Costs no system call when its last read drained it and nothing
-  // has arrived since (Transport::receive); otherwise one peek.
+  // has arrived since (Transport::receive); otherwise one peek. Completing on the reactor's report of input costs
+  // none either: the reader's recv is the first.
   void start(Transport& transport);
 
  private:
-  // Whether the socket has input, has hung up or failed: a non-blocking one-byte peek.
+  // Whether the socket has input, has hung up or failed: at start, a non-blocking one-byte peek; afterwards the
+  // reactor calls it only for input, hang-up or error events (epoll's EPOLLIN, EPOLLHUP, EPOLLERR), and each of
+  // those is something for the reader to see. An event the reactor harvested before a draining read took the
+  // data it announced can still reach a wait started after that read: the client then resumes, finds nothing to
+  // read and waits again, as a client that was never parked does.
   static status perform(reactor_op* base);
   static void complete(void* owner, boost::asio::detail::operation* base, const ErrorCode&, std::size_t);
   Callback callback_;
   void* context_;
   int fd_ = -1;
+  bool starting_ = false;  // perform() called from start(): peek
 };
 
 }  // namespace pgweir::net

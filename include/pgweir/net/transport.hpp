@@ -93,6 +93,10 @@ class Transport {
 // Sets TCP_NODELAY and keepalive on a TCP socket.
 void tune_socket(Socket& socket, bool tcp);
 
+// Waits until a listening socket has a connection queued, after an accept on this thread (the acceptor's loop)
+// found none. acceptor.async_wait would also re-arm the fd (an epoll_ctl per wait).
+Task<ErrorCode> wait_acceptable(Acceptor& acceptor);
+
 // A socket's peer: "1.2.3.4" or "::1" and its port; "[local]" and port 0 for a unix socket (as PostgreSQL names
 // such clients), "unknown" when the socket has no peer.
 struct PeerAddress {
