@@ -175,36 +175,44 @@ Worker& place_client(const Workers& workers, int fill) {
 }
 
 // Runs on the first worker, the only one watching the listening sockets: one loop wakes per new connection,
-// instead of every loop with all but one finding nothing to accept. Each readiness accepts what is queued; the
-// worker of each client is chosen just before its accept, and its socket is made on that worker's loop.
-net::Task<void> accept_loop(Acceptor& acceptor, const Workers& workers, router::Router& router,
-                            client::SessionEnv& env, std::string name) {
+// instead of every loop with all but one finding nothing to accept. Each readiness accepts what is queued, and
+// each client's socket is made on the loop of the worker chosen for it.
+net::Task<void> accept_loop(Acceptor& acceptor, asio::generic::stream_protocol protocol, const Workers& workers,
+                            router::Router& router, client::SessionEnv& env, std::string name) {
   auto ex = co_await asio::this_coro::executor;
   net::Timer backoff(ex);
-  net::Endpoint peer;
   for (;;) {
     for (;;) {
-      Worker& target = place_client(workers, router.settings()->config->server.worker_fill);
-      boost::system::error_code ec;
-      auto socket = acceptor.accept(target.io, peer, ec);  // non-blocking: would_block once the queue is empty
-      if (!ec) {
+      sockaddr_storage addr{};
+      socklen_t length = sizeof addr;
+      int fd = ::accept4(acceptor.native_handle(), reinterpret_cast<sockaddr*>(&addr), &length, SOCK_CLOEXEC);
+      if (fd >= 0) {
+        Worker& target = place_client(workers, router.settings()->config->server.worker_fill);
+        net::Socket socket(target.io);
+        boost::system::error_code ec;
+        socket.assign(protocol, fd, ec);  // registers it with the target loop's reactor
+        if (ec) {
+          log::warn("accept_failed", {{"listener", name}, {"error", ec.message()}});
+          ::close(fd);
+          continue;
+        }
         target.lot.place();
+        net::Endpoint peer(&addr, length);
         asio::co_spawn(target.io, client::run_session(std::move(socket), net::peer_address(peer), env),
                        asio::detached);
         continue;
       }
-      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor || !acceptor.is_open())
-        co_return;
-      if (ec == asio::error::no_descriptors || ec.value() == ENFILE || ec == asio::error::no_buffer_space ||
-          ec == asio::error::no_memory) {
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK) break;
+      if (err == EBADF || err == EINVAL || !acceptor.is_open()) co_return;  // closed, or no longer listening
+      if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         // Out of descriptors: back off, then try again; the connections still queued raise no new readiness.
-        log::warn("accept_failed", {{"listener", name}, {"error", ec.message()}});
+        log::warn("accept_failed", {{"listener", name}, {"error", std::strerror(err)}});
         backoff.expires_after(limits::k_accept_backoff);
         co_await backoff.async_wait(net::use_tuple);
         if (!acceptor.is_open()) co_return;
       }
-      // Anything else (a peer that reset before its accept) concerns that connection only.
+      // Anything else (EINTR, a peer that reset before its accept) concerns that connection only.
     }
     // The queue was found empty on this thread, which is also the one that polls: a connection that arrives from
     // now on raises an edge of its own for the wait below.
@@ -408,7 +416,7 @@ int Daemon::run() {
     int fd = ::fcntl(l.fd, F_DUPFD_CLOEXEC, 0);
     auto acc = std::make_unique<Acceptor>(first.io, l.protocol, fd);
     acc->non_blocking(true);
-    asio::co_spawn(first.io, accept_loop(*acc, workers_, router_, env_, l.name), asio::detached);
+    asio::co_spawn(first.io, accept_loop(*acc, l.protocol, workers_, router_, env_, l.name), asio::detached);
     first.acceptors.push_back(std::move(acc));
   }
   for (auto& l : listeners_) {
