@@ -690,7 +690,7 @@ net::Task<void> Session::pump_client() {
         if (!waiter_) waiter_ = std::make_shared<pool::Waiter>(client_.executor());
         if (pool_->enqueue(waiter_)) {
           mark_waiting(true);
-          co_await waiter_->timer.async_wait(net::use_tuple);
+          co_await waiter_->wake.wait();
           mark_waiting(false);
           woken = true;
           if (auto lease = pool_->claim(*waiter_, client_.executor(), server_startup_->signature)) {

@@ -28,6 +28,7 @@
 #include "pgweir/metrics/http.hpp"
 #include "pgweir/metrics/pgweir_metrics.hpp"
 #include "pgweir/metrics/registry.hpp"
+#include "pgweir/net/signal.hpp"
 #include "pgweir/pq/ping.hpp"
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
@@ -132,8 +133,9 @@ Expected<Listener> listen_unix(const std::string& dir, std::uint16_t port) {
 }
 
 struct Worker {
-  // Before io: sessions the io_context still holds when it is destroyed unlink themselves from it.
+  // Before io: sessions the io_context still holds when it is destroyed unlink themselves from them.
   client::ParkingLot lot;
+  net::SignalList waits;
   asio::io_context io{1};
   // Waits at max() for the worker's life. A session's wake-up timer also waits at max(); with this one in the
   // loop's timer heap first, it never becomes the earliest timer, so arming it does not re-program the loop's
@@ -156,6 +158,10 @@ struct Worker {
   }
   std::vector<std::unique_ptr<Acceptor>> acceptors;
   std::thread thread;
+
+  // With the loop stopped: the clients still waiting for a server are held by their waits alone (net::SignalList),
+  // and go with the io_context like those waiting on anything else.
+  ~Worker() { waits.abandon(); }
 };
 
 using Workers = std::vector<std::unique_ptr<Worker>>;
@@ -454,6 +460,7 @@ int Daemon::run() {
       w->parked.expires_at(net::TimePoint::max());
       w->parked.async_wait([](boost::system::error_code) {});
       client::ParkingLot::bind(&w->lot);
+      net::SignalList::bind(&w->waits);
       w->lot.on_occupied(
           [](void* worker) {
             auto* self = static_cast<Worker*>(worker);

@@ -66,13 +66,38 @@ void Lease::close() {
 
 void Pool::wake(const std::shared_ptr<Waiter>& w) {
   if (w->executor.running_in_this_thread()) {
-    w->timer.cancel();
+    w->wake.notify();
   } else {
     asio::post(w->executor, [w, seq = w->seq] {
-      if (w->seq == seq) w->timer.cancel();
+      if (w->seq == seq) w->wake.notify();
     });
   }
 }
+
+namespace {
+
+// Arms the waiter's deadline timer for the wait in progress, unless it is armed for that deadline or earlier.
+// On the waiter's event loop.
+void watch_deadline(const std::shared_ptr<Waiter>& w) {
+  if (w->deadline == net::TimePoint::max() || (w->timer_armed && w->timer_at <= w->deadline)) return;
+  w->timer_armed = true;
+  w->timer_at = w->deadline;
+  w->deadline_timer.expires_at(w->deadline);
+  w->deadline_timer.async_wait([weak = std::weak_ptr<Waiter>(w)](const boost::system::error_code& ec) {
+    if (ec) return;  // re-armed, or the waiter (and its timer) is gone
+    auto waiter = weak.lock();
+    if (!waiter) return;
+    waiter->timer_armed = false;
+    if (!waiter->waiting) return;
+    if (net::Clock::now() >= waiter->deadline) {
+      waiter->wake.notify();  // woken by none of the others: Pool::acquire counts it a timeout
+    } else {
+      watch_deadline(waiter);  // armed for an earlier wait's deadline
+    }
+  });
+}
+
+}  // namespace
 
 Pool::Pool(PoolKey key, config::PoolSettings settings, server::LoginSpec spec, ConnectionCaps& caps,
            metrics::PoolCells cells, metrics::Metrics* metrics)
@@ -353,7 +378,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
     waiter = own ? own : std::make_shared<Waiter>(executor);
     queue_locked(waiter);
     lock.unlock();
-    co_await waiter->timer.async_wait(net::use_tuple);
+    co_await waiter->wake.wait();
     waited(*waiter);
   }
 }
@@ -364,15 +389,14 @@ void Pool::queue_locked(const std::shared_ptr<Waiter>& waiter) {
   waiter->slot = waiter->failed = waiter->retry = false;
   waiter->bypassed = 0;
   waiter->since = net::Clock::now();
-  if (settings_->timeout.count() > 0) {
-    waiter->timer.expires_after(settings_->timeout);
-  } else {
-    waiter->timer.expires_at(net::TimePoint::max());
-  }
+  waiter->deadline = settings_->timeout.count() > 0 ? waiter->since + settings_->timeout : net::TimePoint::max();
+  waiter->waiting = true;
+  watch_deadline(waiter);
   waiters_.push_back(waiter);
 }
 
-void Pool::waited(const Waiter& waiter) {
+void Pool::waited(Waiter& waiter) {
+  waiter.waiting = false;
   auto waited = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now() - waiter.since);
   stats_.waits.fetch_add(1, std::memory_order_relaxed);
   stats_.wait_time_us.fetch_add(static_cast<std::uint64_t>(waited.count()), std::memory_order_relaxed);

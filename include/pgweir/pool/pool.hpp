@@ -17,6 +17,7 @@
 #include "pgweir/core/adaptive_mutex.hpp"
 #include "pgweir/metrics/pgweir_metrics.hpp"
 #include "pgweir/net/asio.hpp"
+#include "pgweir/net/signal.hpp"
 #include "pgweir/server/server_connection.hpp"
 
 namespace pgweir::pool {
@@ -121,9 +122,20 @@ struct ServerInfo {
 // A client queued for a server connection. A session keeps one and reuses it for every wait; `seq` tells a
 // wake-up posted for an earlier wait from one for the current wait.
 struct Waiter {
-  explicit Waiter(net::Executor ex) : executor(ex), timer(ex) {}
+  explicit Waiter(net::Executor ex) : executor(ex), wake(true), deadline_timer(ex) {}
   net::Executor executor;
-  net::Timer timer;                     // the wait: cancelled to wake, expires at pool.timeout
+  // The wait: notified by a hand-off, a reserved slot, the pool closing, RESUME, or the deadline passing.
+  net::Signal wake;
+  // Ends a wait whose deadline (pool.timeout after it began) has passed. A wait does not re-arm it: it stays armed
+  // from one wait to the next and, when it fires, ends the wait in progress if that wait's deadline has passed, or
+  // is armed again for it. A timer armed at each wait and cancelled at each hand-off cost a sift through the loop's
+  // timer heap twice per transaction: with 1 000 clients waiting, about 620 instructions and a cache miss on
+  // another session's timer at each level (bench/RESULTS.md).
+  net::Timer deadline_timer;
+  net::TimePoint deadline = net::TimePoint::max();  // of the wait in progress
+  net::TimePoint timer_at = net::TimePoint::max();  // what deadline_timer is armed for, while armed
+  bool timer_armed = false;
+  bool waiting = false;  // queued, and not yet woken
   std::unique_ptr<server::ServerConnection> handed;  // a connection given straight to this waiter
   bool slot = false;                                 // room to open a connection was reserved for it
   bool failed = false;                               // the pool closed
@@ -225,7 +237,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Under the lock: queues `waiter` for a new wait (its timer armed to the pool timeout).
   void queue_locked(const std::shared_ptr<Waiter>& waiter);
   // A wait ended: SHOW STATS and the wait histogram.
-  void waited(const Waiter& waiter);
+  void waited(Waiter& waiter);
   // Under the lock (which guards `seq`): wakes a waiter on its own executor (timers are not thread-safe), directly
   // when the caller runs there, else by a post that does nothing if that wait is over by then.
   static void wake(const std::shared_ptr<Waiter>& w);
