@@ -133,7 +133,8 @@ Expected<Listener> listen_unix(const std::string& dir, std::uint16_t port) {
 }
 
 struct Worker {
-  // Before io: sessions the io_context still holds when it is destroyed unlink themselves from them.
+  // Before io: sessions the io_context still holds when it is destroyed unlink themselves from the lot, and their
+  // signals from the list of waits.
   client::ParkingLot lot;
   net::SignalList waits;
   asio::io_context io{1};

@@ -77,7 +77,7 @@ void Pool::wake(const std::shared_ptr<Waiter>& w) {
 namespace {
 
 // Arms the waiter's deadline timer for the wait in progress, unless it is armed for that deadline or earlier.
-// On the waiter's event loop.
+// On the waiter's event loop, outside the pool's lock (arming the loop's earliest timer costs a timerfd_settime).
 void watch_deadline(const std::shared_ptr<Waiter>& w) {
   if (w->deadline == net::TimePoint::max() || (w->timer_armed && w->timer_at <= w->deadline)) return;
   w->timer_armed = true;
@@ -378,6 +378,7 @@ net::Task<AcquireResult> Pool::acquire(net::Executor executor, const server::Sta
     waiter = own ? own : std::make_shared<Waiter>(executor);
     queue_locked(waiter);
     lock.unlock();
+    watch_deadline(waiter);
     co_await waiter->wake.wait();
     waited(*waiter);
   }
@@ -391,7 +392,6 @@ void Pool::queue_locked(const std::shared_ptr<Waiter>& waiter) {
   waiter->since = net::Clock::now();
   waiter->deadline = settings_->timeout.count() > 0 ? waiter->since + settings_->timeout : net::TimePoint::max();
   waiter->waiting = true;
-  watch_deadline(waiter);
   waiters_.push_back(waiter);
 }
 
@@ -404,9 +404,12 @@ void Pool::waited(Waiter& waiter) {
 }
 
 bool Pool::enqueue(const std::shared_ptr<Waiter>& waiter) {
-  std::lock_guard lock(mutex_);
-  if (closed_ || paused_ || !idle_.empty() || total_ < settings_->size + settings_->max_overflow) return false;
-  queue_locked(waiter);
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_ || paused_ || !idle_.empty() || total_ < settings_->size + settings_->max_overflow) return false;
+    queue_locked(waiter);
+  }
+  watch_deadline(waiter);
   return true;
 }
 

@@ -168,8 +168,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
                                    const std::string& signature, std::shared_ptr<Waiter> waiter = nullptr,
                                    bool woken = false);
   // The common wait, without a coroutine: when all acquire() could do is queue (nothing idle, no room to open a
-  // connection, not paused), queues `waiter` and arms its timer; the caller awaits the timer, then calls
-  // claim(). False (nothing queued) when acquire() has to decide.
+  // connection, not paused), queues `waiter` and watches its deadline; the caller awaits `waiter->wake`, then
+  // calls claim(). False (nothing queued) when acquire() has to decide.
   bool enqueue(const std::shared_ptr<Waiter>& waiter);
   // After the wait enqueue() started: the connection handed to `waiter` when it can be lent as it is (same
   // startup signature, current, needs no pre-ping). Empty otherwise: then acquire(..., waiter, true).
@@ -234,11 +234,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Under the lock: takes the waiter a connection given back on `executor` goes to (see k_max_waiter_bypass).
   std::shared_ptr<Waiter> take_waiter_locked(const net::Executor& executor);
   bool try_reserve_locked();
-  // Under the lock: queues `waiter` for a new wait (its timer armed to the pool timeout).
+  // Under the lock: queues `waiter` for a new wait, its deadline pool.timeout from now. The caller then arms the
+  // deadline timer (watch_deadline in pool.cpp) after unlocking, and waits.
   void queue_locked(const std::shared_ptr<Waiter>& waiter);
   // A wait ended: SHOW STATS and the wait histogram.
   void waited(Waiter& waiter);
-  // Under the lock (which guards `seq`): wakes a waiter on its own executor (timers are not thread-safe), directly
+  // Under the lock (which guards `seq`): wakes a waiter on its own executor (its signal is not thread-safe), directly
   // when the caller runs there, else by a post that does nothing if that wait is over by then.
   static void wake(const std::shared_ptr<Waiter>& w);
   void release_slot_locked();
