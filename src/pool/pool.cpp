@@ -79,9 +79,8 @@ namespace {
 // Arms the waiter's deadline timer for the wait in progress, unless it is armed for that deadline or earlier.
 // On the waiter's event loop, outside the pool's lock (arming the loop's earliest timer costs a timerfd_settime).
 void watch_deadline(const std::shared_ptr<Waiter>& w) {
-  if (w->deadline == net::TimePoint::max() || (w->timer_armed && w->timer_at <= w->deadline)) return;
+  if (w->deadline == net::TimePoint::max() || (w->timer_armed && w->deadline_timer.expiry() <= w->deadline)) return;
   w->timer_armed = true;
-  w->timer_at = w->deadline;
   w->deadline_timer.expires_at(w->deadline);
   w->deadline_timer.async_wait([weak = std::weak_ptr<Waiter>(w)](const boost::system::error_code& ec) {
     if (ec) return;  // re-armed, or the waiter (and its timer) is gone

@@ -133,8 +133,7 @@ struct Waiter {
   // another session's timer at each level (bench/RESULTS.md).
   net::Timer deadline_timer;
   net::TimePoint deadline = net::TimePoint::max();  // of the wait in progress
-  net::TimePoint timer_at = net::TimePoint::max();  // what deadline_timer is armed for, while armed
-  bool timer_armed = false;
+  bool timer_armed = false;                         // for deadline_timer.expiry()
   bool waiting = false;  // queued, and not yet woken
   std::unique_ptr<server::ServerConnection> handed;  // a connection given straight to this waiter
   bool slot = false;                                 // room to open a connection was reserved for it
