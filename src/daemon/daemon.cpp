@@ -2,7 +2,6 @@
 // immediate shutdown), the pool janitor, and systemd notifications.
 #include "pgweir/daemon/daemon.hpp"
 
-#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -21,6 +20,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "pgweir/admin/inventory.hpp"
@@ -59,7 +59,7 @@ void apply_logging(const config::Config& cfg) {
   log::configure(level, cfg.log.format == config::LogFormat::json ? log::Format::json : log::Format::text);
 }
 
-// A bound, listening socket; the first worker accepts on a duplicate of it.
+// A bound, listening socket; the first worker's acceptor takes its fd over.
 struct Listener {
   int fd = -1;
   asio::generic::stream_protocol protocol{AF_INET, IPPROTO_TCP};
@@ -419,15 +419,11 @@ int Daemon::run() {
   if (count <= 0) count = 1;
   for (int i = 0; i < count; ++i) workers_.push_back(std::make_unique<Worker>());
   auto& first = *workers_.front();
-  for (const auto& l : listeners_) {
-    int fd = ::fcntl(l.fd, F_DUPFD_CLOEXEC, 0);
-    auto acc = std::make_unique<Acceptor>(first.io, l.protocol, fd);
+  for (auto& l : listeners_) {
+    auto acc = std::make_unique<Acceptor>(first.io, l.protocol, std::exchange(l.fd, -1));
     acc->non_blocking(true);
     asio::co_spawn(first.io, accept_loop(*acc, l.protocol, workers_, router_, env_, l.name), asio::detached);
     first.acceptors.push_back(std::move(acc));
-  }
-  for (auto& l : listeners_) {
-    ::close(l.fd);
     log::info("listening", {{"address", l.name}});
   }
 
