@@ -198,6 +198,7 @@ users_file = "$BENCH_TMP/userlist.txt"
 mode = "transaction"
 size = 10
 max_overflow = 0
+max_lifetime = "1h"  # PgBouncer's server_lifetime default: neither proxy renews its backends within a run
 
 [metrics]
 listen = ""
