@@ -66,10 +66,12 @@ void Lease::close() {
 
 void Pool::wake(const std::shared_ptr<Waiter>& w) {
   if (w->executor.running_in_this_thread()) {
-    w->wake.notify();
+    w->wake.notify();  // under the pool's lock: the waiter runs later, from the queue
   } else {
+    // On the waiter's loop, from the queue and holding no lock, the waiter can run at once: notify() would queue
+    // it a second time.
     asio::post(w->executor, [w, seq = w->seq] {
-      if (w->seq == seq) w->wake.notify();
+      if (w->seq == seq) w->wake.notify_here();
     });
   }
 }
