@@ -181,8 +181,9 @@ stop_proxies() { local t; for t in "${!TWAIT[@]}"; do stop_target "$t"; done; }
 # warm_servers TARGET...: opens each proxy's 10 server connections and has their PostgreSQL backends read all of
 # pgbench_accounts through its index (touch.sql, one transaction per client, 10 at once). A new backend maps the
 # pages of shared_buffers it reads one by one, at first touch: measured here, the 10 backends of a proxy just
-# started took about 25 000 page faults in their first 4 s of pgbench -S and ran 40 % fewer transactions than in
-# the next 4 s, whichever proxy it was. After the warm-up: under 1 000 faults, and no climb.
+# started took about 25 000 page faults in their first 4 s of pgbench -S and ran a quarter fewer transactions
+# than in the next 4 s (a fresh PgBouncer's first seconds climbed the same way). After the warm-up: under 1 000
+# faults, and no climb.
 warm_servers() {
   local t
   for t in "$@"; do
