@@ -12,6 +12,9 @@
 #      BUSY_SETTLE=4 (seconds between the busy clients' query and the RSS reading in c)
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
+# The whole script is one brace group, read before any of it runs: editing this file during a run (it takes
+# half an hour) cannot change what the run does next.
+{
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -410,3 +413,5 @@ log "all workloads done in $(($(date +%s) - started_at)) s; writing the report"
 echo "elapsed: $(($(date +%s) - started_at)) s" >>"$RESULTS/meta.txt"
 python3 "$here/report.py" report "$RESULTS"
 log "results in $RESULTS"
+exit
+}
