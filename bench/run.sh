@@ -158,13 +158,10 @@ pg_psql bench -c "SELECT 1" >/dev/null
 "${AS_PG[@]}" "$PG_BIN/pgbench" -i -q -s "$SCALE" -h "$BENCH_TMP/pg" -p "$PG_PORT" -U bench bench >"$RESULTS/raw/pgbench-init.log" 2>&1 \
   || { cat "$RESULTS/raw/pgbench-init.log" >&2; die "pgbench -i failed"; }
 pg_psql bench -c "VACUUM ANALYZE" >/dev/null
-# The data set (scale 10: about 150 MB) is read into shared_buffers, and what pgbench -i and VACUUM wrote is
-# checkpointed, before the first run. Without this, the first runs shared the machine with PostgreSQL reading
-# table pages from the kernel's page cache and writing the dirty ones, and TPS climbed from repetition to
-# repetition whichever target ran.
-pg_psql bench -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
-  -c "SELECT pg_prewarm(c.oid) FROM pg_class c WHERE c.relname LIKE 'pgbench_%' AND c.relkind IN ('r', 'i')" \
-  -c "CHECKPOINT" >/dev/null
+# What pgbench -i and VACUUM wrote is checkpointed before the first run, which otherwise shared the machine with
+# PostgreSQL writing it out. The data set (scale 10: about 150 MB) fits in shared_buffers; warm_servers (below)
+# reads all of it, through each proxy, before the proxy's first run.
+pg_psql bench -c "CHECKPOINT" >/dev/null
 cat >"$BENCH_TMP/touch.sql" <<'SQL'
 BEGIN;
 SET LOCAL enable_seqscan = off;
@@ -302,8 +299,8 @@ if want s; then
   for ((rep = 1; rep <= REPS; rep++)); do
     for t in $(rotate "$rep" pgbouncer pgweir pgweir-w1); do
       sout=$RESULTS/raw/s_strace_${t}_r$rep.txt
-      # Warm: the proxy's 10 server connections open before strace attaches (pgweir-w1 was just started, while
-      # PgBouncer kept its pool from the workloads before), so neither count includes logins to PostgreSQL.
+      # Warm: the proxy's 10 server connections open before strace attaches (they were, after warm_servers, unless
+      # idle_timeout closed some since), so no count includes logins to PostgreSQL.
       target_env "$t" "$PG_BIN/pgbench" -n -S -M simple -c 10 -j 2 -t 20 >/dev/null 2>&1 || true
       strace -c -f -p "${TPID[$t]}" -o "$sout" 2>"$BENCH_TMP/strace.err" &
       spid=$!
