@@ -5,26 +5,6 @@
 
 namespace pgweir::protocol {
 
-FrameResult peek_frame(std::string_view in, std::uint32_t max_length) noexcept {
-  FrameResult r;
-  if (in.size() < k_header_size) return r;
-  const std::uint32_t length = read_u32(in.data() + 1);
-  if (length < 4) {
-    r.status = FrameStatus::invalid;
-    r.error = "message length is shorter than its own length field";
-    return r;
-  }
-  if (length > max_length) {
-    r.status = FrameStatus::invalid;
-    r.error = "message length exceeds the limit";
-    return r;
-  }
-  r.status = FrameStatus::ok;
-  r.frame.tag = in[0];
-  r.frame.length = length;
-  return r;
-}
-
 FrameResult peek_message(std::string_view in, std::uint32_t max_length) noexcept {
   FrameResult r = peek_frame(in, max_length);
   if (r.status == FrameStatus::ok && in.size() < r.frame.size()) r.status = FrameStatus::need_more;

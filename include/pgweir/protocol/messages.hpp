@@ -87,8 +87,8 @@ struct FrameResult {
 inline constexpr std::size_t k_header_size = 5;
 
 // Looks at the first 5 bytes of `in` only; consumes nothing. need_more when fewer than 5 bytes are there.
-// invalid when the declared length is < 4 or > max_length.
-FrameResult peek_frame(std::string_view in, std::uint32_t max_length) noexcept;
+// invalid when the declared length is < 4 or > max_length. Defined inline below: the relay calls it per message.
+inline FrameResult peek_frame(std::string_view in, std::uint32_t max_length) noexcept;
 
 // A startup-phase packet: a 4-byte length that counts itself, then the body (no tag).
 struct StartupFrameResult {
@@ -223,6 +223,24 @@ inline std::uint32_t read_u32(const char* p) noexcept {
 inline std::uint16_t read_u16(const char* p) noexcept {
   auto b = reinterpret_cast<const unsigned char*>(p);
   return static_cast<std::uint16_t>((b[0] << 8) | b[1]);
+}
+
+inline FrameResult peek_frame(std::string_view in, std::uint32_t max_length) noexcept {
+  FrameResult r;
+  if (in.size() < k_header_size) return r;
+  const std::uint32_t length = read_u32(in.data() + 1);
+  if (length < 4) {
+    r.status = FrameStatus::invalid;
+    r.error = "message length is shorter than its own length field";
+  } else if (length > max_length) {
+    r.status = FrameStatus::invalid;
+    r.error = "message length exceeds the limit";
+  } else {
+    r.status = FrameStatus::ok;
+    r.frame.tag = in[0];
+    r.frame.length = length;
+  }
+  return r;
 }
 
 // ---------------------------------------------------------------------------------------------
