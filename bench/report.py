@@ -47,6 +47,8 @@ class Data:
         # (workload, variant, clients, target) -> metric -> [values of the ok repetitions]
         self.values = collections.defaultdict(lambda: collections.defaultdict(list))
         self.status = collections.defaultdict(list)  # same key -> statuses
+        # same key -> metric -> {repetition: value}, to pair the targets' runs of one repetition
+        self.by_rep = collections.defaultdict(lambda: collections.defaultdict(dict))
         with open(path) as f:
             for row in csv.DictReader(f):
                 key = (row["workload"], row["variant"], int(row["clients"]), row["target"])
@@ -54,9 +56,11 @@ class Data:
                     self.status[key].append(row["value"])
                 else:
                     try:
-                        self.values[key][row["metric"]].append(float(row["value"]))
+                        value = float(row["value"])
                     except ValueError:
-                        pass
+                        continue
+                    self.values[key][row["metric"]].append(value)
+                    self.by_rep[key][row["metric"]][row["rep"]] = value
 
     def keys(self, workload):
         return sorted({k for k in list(self.values) + list(self.status) if k[0] == workload},
@@ -65,6 +69,18 @@ class Data:
     def median(self, workload, variant, clients, target, metric):
         v = self.values.get((workload, variant, clients, target), {}).get(metric)
         return statistics.median(v) if v else None
+
+    def ratio_cell(self, workload, variant, clients, target, metric):
+        """The ratio of medians to PgBouncer, and with two repetitions or more the lowest and highest ratio of
+        one repetition's pair of runs: a range that spans 1.0 says the difference is within run-to-run noise."""
+        text = ratio(self.median(workload, variant, clients, target, metric),
+                     self.median(workload, variant, clients, "pgbouncer", metric))
+        mine = self.by_rep.get((workload, variant, clients, target), {}).get(metric, {})
+        base = self.by_rep.get((workload, variant, clients, "pgbouncer"), {}).get(metric, {})
+        pairs = [mine[r] / base[r] for r in mine if r in base and mine[r] > 0 and base[r] > 0]
+        if text != "–" and len(pairs) >= 2:
+            text += " (%.2f–%.2f)" % (min(pairs), max(pairs))
+        return text
 
     def cell(self, workload, variant, clients, target, metric, digits=0):
         key = (workload, variant, clients, target)
@@ -131,10 +147,10 @@ def throughput_section(d, wl, title, per_what="tx", note=""):
         for c in sorted({k[2] for k in vkeys}):
             r = [c] + [d.cell(wl, variant, c, t, "tps") for t in targets]
             if "pgbouncer" in targets:
-                r += [ratio(d.median(wl, variant, c, t, "tps"), d.median(wl, variant, c, "pgbouncer", "tps")) for t in pw]
+                r += [d.ratio_cell(wl, variant, c, t, "tps") for t in pw]
             r += [d.cell(wl, variant, c, t, "cpu_us_per_tx", 1) for t in proxies(targets)]
             if "pgbouncer" in targets:
-                r += [ratio(d.median(wl, variant, c, t, "cpu_us_per_tx"), d.median(wl, variant, c, "pgbouncer", "cpu_us_per_tx")) for t in pw]
+                r += [d.ratio_cell(wl, variant, c, t, "cpu_us_per_tx") for t in pw]
             rows.append(r)
         out += ["### %s" % variant, "", table(header, rows), ""]
     return "\n".join(out)
@@ -292,6 +308,9 @@ def report(directory):
              "Medians over repetitions. Ratios are pgweir ÷ PgBouncer: above 1 is better for TPS and MB/s, "
              "below 1 is better for CPU, memory, syscalls and latency. CPU µs/tx is the proxy process's "
              "utime+stime delta over the run divided by the transactions pgbench completed. "
+             "A ratio's bracket (lo–hi), with two repetitions or more: the lowest and highest of the per-repetition "
+             "ratios, each between two runs of the same repetition; where it spans 1.0, the two proxies differ by "
+             "less than one run differs from the next. "
              "\"fails\": pgbench aborted in every repetition; \"–\": not measured.", ""]
     def with_plots(section, wl):
         if section:
