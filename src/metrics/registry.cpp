@@ -27,10 +27,15 @@ Histogram::Histogram(std::span<const double> bounds)
 }
 
 void Histogram::observe(double seconds) noexcept {
-  // le is inclusive: a value equal to a bound belongs to that bound's bucket.
-  const auto it = std::lower_bound(bounds_.begin(), bounds_.end(), seconds);
-  buckets_[static_cast<std::size_t>(it - bounds_.begin())].fetch_add(1, std::memory_order_relaxed);
-  sum_.fetch_add(seconds, std::memory_order_relaxed);
+  // le is inclusive: a value equal to a bound belongs to that bound's bucket. Searched from the smallest bound up:
+  // the relay observes every query and transaction, and most of them land in the first bucket or two.
+  std::size_t i = 0;
+  while (i < bounds_.size() && seconds > bounds_[i]) ++i;
+  buckets_[i].fetch_add(1, std::memory_order_relaxed);
+  // The sum in whole nanoseconds: one atomic add, where a double needs a compare-and-swap loop.
+  constexpr double k_max_seconds = 1e10;  // 317 years: far inside 2^64 ns
+  const double ns = !(seconds > 0) ? 0 : std::min(seconds, k_max_seconds) * 1e9 + 0.5;  // NaN counts 0
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
 }
 
 Histogram::Snapshot Histogram::snapshot() const {
@@ -43,7 +48,7 @@ Histogram::Snapshot Histogram::snapshot() const {
     s.cumulative.push_back(running);
   }
   s.count = running;
-  s.sum = sum_.load(std::memory_order_relaxed);
+  s.sum = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
   return s;
 }
 

@@ -62,7 +62,7 @@ class Histogram {
  private:
   std::vector<double> bounds_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> buckets_;  // bounds_.size() + 1 (the last one is +Inf)
-  std::atomic<double> sum_{0.0};
+  std::atomic<std::uint64_t> sum_ns_{0};  // nanoseconds
 };
 
 class Writer;

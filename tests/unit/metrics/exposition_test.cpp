@@ -1,6 +1,8 @@
 // Exact exposition text for each metric type, escaping, histogram buckets, registration rules and concurrent updates.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -61,6 +63,23 @@ TEST_CASE("histogram renders cumulative buckets, +Inf, _sum and _count") {
   const auto snap = cell.snapshot();
   for (std::size_t i = 1; i < snap.cumulative.size(); ++i) CHECK(snap.cumulative[i] >= snap.cumulative[i - 1]);
   CHECK(snap.cumulative.back() == snap.count);
+}
+
+TEST_CASE("histogram: +Inf lands in the +Inf bucket, and NaN or negative values add nothing to _sum") {
+  const double bounds[] = {0.001, 1};
+  Histogram h(bounds);
+  h.observe(0.0004);
+  h.observe(std::numeric_limits<double>::infinity());
+  h.observe(std::numeric_limits<double>::quiet_NaN());
+  h.observe(-2);
+  const auto s = h.snapshot();
+  CHECK(s.count == 4);
+  CHECK(s.cumulative[0] == 3);  // 0.0004, NaN and -2 compare above no bound
+  CHECK(s.cumulative[1] == 3);
+  CHECK(s.cumulative[2] == 4);
+  CHECK(std::isfinite(s.sum));
+  CHECK(s.sum > 1e9);  // +Inf is counted as the longest duration the sum holds
+  CHECK(s.sum < 1e11);
 }
 
 TEST_CASE("label values escape backslash, double quote and newline; HELP escapes backslash and newline") {
