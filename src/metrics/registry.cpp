@@ -33,7 +33,7 @@ void Histogram::observe(double seconds) noexcept {
   while (i < bounds_.size() && seconds > bounds_[i]) ++i;
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   // The sum in whole nanoseconds: one atomic add, where a double needs a compare-and-swap loop.
-  constexpr double k_max_seconds = 1e10;  // 317 years: far inside 2^64 ns
+  constexpr double k_max_seconds = 1e10;  // 317 years; 2^64 ns is 584
   const double ns = !(seconds > 0) ? 0 : std::min(seconds, k_max_seconds) * 1e9 + 0.5;  // NaN counts 0
   sum_ns_.fetch_add(static_cast<std::uint64_t>(ns), std::memory_order_relaxed);
 }
