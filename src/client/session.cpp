@@ -643,7 +643,15 @@ net::Task<void> Session::pump_client() {
         buffer = std::span<char>(chunk.data(), chunk.size());
       }
       idle_reading_ = buffer.data() == buf_->inbox.data();  // try_park() also wants no server attached
-      auto [ec, n] = co_await client_.receive(buffer.data(), buffer.size());
+      net::ReadResult got;
+      std::tuple<net::ErrorCode, std::size_t> read;
+      if (client_.reads_directly()) {
+        co_await client_.receive_into(buffer.data(), buffer.size(), got);
+        read = got.take();
+      } else {
+        read = co_await client_.receive(buffer.data(), buffer.size());
+      }
+      auto [ec, n] = read;
       idle_reading_ = false;
       if (ec) {
         if (relay_stopping()) co_return;  // the other direction ended or released
@@ -910,7 +918,15 @@ net::Task<bool> Session::relay_server() {
   auto& server = lease_->transport();
   for (;;) {
     chunk.acquire();
-    auto [ec, n] = co_await server.receive(chunk.data(), chunk.size());
+    net::ReadResult got;
+    std::tuple<net::ErrorCode, std::size_t> read;
+    if (server.reads_directly()) {
+      co_await server.receive_into(chunk.data(), chunk.size(), got);
+      read = got.take();
+    } else {
+      read = co_await server.receive(chunk.data(), chunk.size());
+    }
+    auto [ec, n] = read;
     if (ec) {
       if (relay_stopping()) co_return false;
       stop(killed_ ? CloseReason::admin_kill : CloseReason::server_closed);
@@ -922,17 +938,9 @@ net::Task<bool> Session::relay_server() {
       stop(CloseReason::server_closed);
       co_return false;
     }
-    if (!prepared_->retry().empty()) {
-      net::Segments retry;
-      retry.push_back(prepared_->retry());
-      net::ErrorCode failed;
-      auto done = write_to_server_now(retry, failed);
-      if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
-      prepared_->retry_sent();
-      if (failed) {
-        stop(CloseReason::server_closed);
-        co_return false;
-      }
+    if (!prepared_->retry().empty() && !co_await send_retry()) {
+      stop(CloseReason::server_closed);
+      co_return false;
     }
     if (!out.empty()) {
       auto bytes = total_size(out);
@@ -962,6 +970,18 @@ net::Task<bool> Session::relay_server() {
       co_return detach_now();  // false: relay() finishes the release
     }
   }
+}
+
+// Its own coroutine, so that relay_server's frame, allocated per transaction, stays small enough for Asio to
+// recycle it (1 020 bytes at most) without room for a second segment list.
+net::Task<bool> Session::send_retry() {
+  net::Segments retry;
+  retry.push_back(prepared_->retry());
+  net::ErrorCode failed;
+  auto done = write_to_server_now(retry, failed);
+  if (!failed && done < retry.front().size()) failed = co_await write_to_server(retry, done);
+  prepared_->retry_sent();
+  co_return !failed;
 }
 
 // Times out idle clients, idle transactions and long queries. Runs beside the relay when any is configured.

@@ -113,6 +113,8 @@ class Session {
   net::Task<net::ErrorCode> write_spill_to_server();
   net::Task<void> pump_server();
   net::Task<bool> relay_server();
+  // Sends the prepared-statement tracker's retry (a statement prepared again and its segment): false on failure.
+  net::Task<bool> send_retry();
   std::size_t write_to_server_now(const net::Segments& out, net::ErrorCode& ec);
   net::Task<net::ErrorCode> write_to_server(const net::Segments& out, std::size_t done);
   // The relay is winding down: a pump ended it, or the server is being released (transaction mode).

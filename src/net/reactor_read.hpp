@@ -176,23 +176,28 @@ class DrainingRecvOp : public ad::reactor_op {
 };
 
 // Starts a read of at most `size` bytes into `data` on the plain socket `socket` (read with MSG_DONTWAIT), whose
-// executor's reactor is `reactor`. Completes with (error, bytes); eof is asio::error::eof.
+// executor's reactor is `reactor`; `handler` is called with (error, bytes), eof being asio::error::eof.
+template <class Handler>
+void start_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::size_t size, Handler handler) {
+  using Op = DrainingRecvOp<Handler, Socket::executor_type>;
+  auto& impl = SocketAccess::implementation(socket);
+  auto slot = asio::get_associated_cancellation_slot(handler);
+  typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
+  p.p = new (p.v) Op(impl.socket_, impl.reactor_data_, data, size, handler, socket.get_executor());
+  if (slot.is_connected()) {
+    p.p->cancellation_key_ = &slot.template emplace<CancellationAccess::Cancellation>(
+        &reactor, &impl.reactor_data_, impl.socket_, ad::reactor::read_op);
+  }
+  reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
+  p.v = p.p = nullptr;
+}
+
+// The same read, for any completion token.
 template <class Token>
 auto async_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::size_t size, Token&& token) {
   return asio::async_initiate<Token, void(ErrorCode, std::size_t)>(
       [](auto handler, Socket* s, ad::reactor* r, char* buf, std::size_t len) {
-        using Handler = std::decay_t<decltype(handler)>;
-        using Op = DrainingRecvOp<Handler, Socket::executor_type>;
-        auto& impl = SocketAccess::implementation(*s);
-        auto slot = asio::get_associated_cancellation_slot(handler);
-        typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
-        p.p = new (p.v) Op(impl.socket_, impl.reactor_data_, buf, len, handler, s->get_executor());
-        if (slot.is_connected()) {
-          p.p->cancellation_key_ = &slot.template emplace<CancellationAccess::Cancellation>(
-              r, &impl.reactor_data_, impl.socket_, ad::reactor::read_op);
-        }
-        r->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
-        p.v = p.p = nullptr;
+        start_draining_read(*s, *r, buf, len, std::move(handler));
       },
       token, &socket, &reactor, data, size);
 }

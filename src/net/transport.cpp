@@ -179,6 +179,10 @@ Task<std::tuple<ErrorCode, std::size_t>> Transport::receive(char* data, std::siz
   return detail::async_draining_read(socket_, reactor(), data, size, use_tuple);
 }
 
+void Transport::start_receive(char* data, std::size_t size, ReadResult::Resumer handler) {
+  detail::start_draining_read(socket_, reactor(), data, size, std::move(handler));
+}
+
 asio::detail::epoll_reactor& Transport::reactor() {
   if (!reactor_) {
     reactor_ = &asio::use_service<asio::detail::epoll_reactor>(asio::query(socket_.get_executor(), asio::execution::context));

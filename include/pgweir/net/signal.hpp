@@ -8,10 +8,10 @@
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/intrusive/list.hpp>
 
 #include "pgweir/net/asio.hpp"
+#include "pgweir/net/resume.hpp"
 
 namespace pgweir::net {
 
@@ -24,9 +24,12 @@ class Signal {
   Signal(const Signal&) = delete;
   Signal& operator=(const Signal&) = delete;
 
-  // Completes at the next notify(). One waiter at a time; a notify() that finds none is not remembered, so the
-  // waiter looks at what it waits for before waiting.
-  Task<void> wait();
+  // `co_await signal.wait()` completes at the next notify(). One waiter at a time; a notify() that finds none is
+  // not remembered, so the waiter looks at what it waits for before waiting. The waiting Task is resumed by the
+  // handler itself (net/resume.hpp), without a coroutine frame of Asio's per wait.
+  auto wait() {
+    return suspend_into([this](CoroutineFrame* frame) { hold(frame); });
+  }
 
   // Resumes the waiter, if any, through its event loop's queue (never from inside this call).
   void notify() {
@@ -42,8 +45,9 @@ class Signal {
 
  private:
   friend class SignalList;
-  using Handler = asio::async_result<asio::use_awaitable_t<Executor>, void()>::handler_type;
+  using Handler = Resumer;
   using Hook = boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::auto_unlink>>;
+  void hold(CoroutineFrame* frame);
   std::optional<Handler> take() {
     hook_.unlink();
     return std::exchange(waiter_, std::nullopt);
@@ -79,14 +83,10 @@ class SignalList {
       waits_;
 };
 
-inline Task<void> Signal::wait() {
-  return asio::async_initiate<const asio::use_awaitable_t<Executor>&, void()>(
-      [this](Handler handler) {
-        waiter_.emplace(std::move(handler));
-        if (held_by_loop_)
-          if (SignalList* list = SignalList::current()) list->waits_.push_back(*this);
-      },
-      use_awaitable);
+inline void Signal::hold(CoroutineFrame* frame) {
+  waiter_.emplace(make_resumer(frame));
+  if (held_by_loop_)
+    if (SignalList* list = SignalList::current()) list->waits_.push_back(*this);
 }
 
 }  // namespace pgweir::net

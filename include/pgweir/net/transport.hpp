@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "pgweir/net/asio.hpp"
+#include "pgweir/net/resume.hpp"
 
 namespace boost::asio::detail {
 class epoll_reactor;
@@ -45,6 +46,14 @@ class Transport {
   // EPOLL_CTL_MOD on every call; and a read that follows one that drained the socket waits without first trying
   // a recv that would return EAGAIN (src/net/reactor_read.hpp). `data` must stay valid while the read is pending.
   Task<std::tuple<ErrorCode, std::size_t>> receive(char* data, std::size_t size);
+  // receive() for a plain connection that holds nothing unread, without a coroutine frame per read (see
+  // net/resume.hpp): `co_await transport.receive_into(data, size, result)` when reads_directly().
+  bool reads_directly() const { return ssl_ == nullptr && unread_ == nullptr; }
+  auto receive_into(char* data, std::size_t size, ReadResult& result) {
+    return suspend_into([this, data, size, &result](CoroutineFrame* frame) {
+      start_receive(data, size, make_read_resumer(frame, result));
+    });
+  }
   // Reads exactly size bytes.
   Task<ErrorCode> read_exact(char* data, std::size_t size);
   // Writes every buffer completely.
@@ -78,6 +87,7 @@ class Transport {
 
  private:
   Task<ErrorCode> wait(bool for_write);
+  void start_receive(char* data, std::size_t size, ReadResult::Resumer handler);
   std::pair<ErrorCode, std::size_t> try_read(char* data, std::size_t size, bool& want_write);
   std::size_t take_unread(char* data, std::size_t size);
   // Input pgweir holds without the socket: bytes given back by unread(), or TLS bytes OpenSSL has read ahead
