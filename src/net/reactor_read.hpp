@@ -24,7 +24,9 @@
 #include <cstddef>
 #include <memory>
 #include <type_traits>
+#include <utility>
 
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
 #include <boost/asio/detail/handler_work.hpp>
@@ -116,23 +118,18 @@ inline void watch_peer_shutdown(Socket& socket, ad::epoll_reactor& reactor) {
   ((ad::scheduler_operation*)d)->*exposed(TaskResult{}) = 0;
 }
 
-template <class Handler, class IoExecutor>
-class DrainingRecvOp : public ad::reactor_op {
- public:
-  BOOST_ASIO_DEFINE_HANDLER_PTR(DrainingRecvOp);
-
-  DrainingRecvOp(int fd, Descriptor descriptor, char* data, std::size_t size, Handler& handler,
-                 const IoExecutor& io_ex)
-      : ad::reactor_op(ErrorCode(), &DrainingRecvOp::do_perform, &DrainingRecvOp::do_complete),
+// The read itself, shared by the two operations below: what they differ in is how they complete.
+class DrainingRecvBase : public ad::reactor_op {
+ protected:
+  DrainingRecvBase(int fd, Descriptor descriptor, char* data, std::size_t size, ad::operation::func_type complete)
+      : ad::reactor_op(ErrorCode(), &DrainingRecvBase::do_perform, complete),
         fd_(fd),
         descriptor_(descriptor),
         data_(data),
-        size_(size),
-        handler_(std::move(handler)),
-        work_(handler_, io_ex) {}
+        size_(size) {}
 
   static status do_perform(ad::reactor_op* base) {
-    auto* o = static_cast<DrainingRecvOp*>(base);
+    auto* o = static_cast<DrainingRecvBase*>(base);
     for (;;) {
       ssize_t n = ::recv(o->fd_, o->data_, o->size_, MSG_DONTWAIT);
       if (n > 0) {
@@ -155,6 +152,25 @@ class DrainingRecvOp : public ad::reactor_op {
     }
   }
 
+ private:
+  int fd_;
+  Descriptor descriptor_;
+  char* data_;
+  std::size_t size_;
+};
+
+// For any handler: completes through the handler's executor, as Asio's own operations do.
+template <class Handler, class IoExecutor>
+class DrainingRecvOp : public DrainingRecvBase {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(DrainingRecvOp);
+
+  DrainingRecvOp(int fd, Descriptor descriptor, char* data, std::size_t size, Handler& handler,
+                 const IoExecutor& io_ex)
+      : DrainingRecvBase(fd, descriptor, data, size, &DrainingRecvOp::do_complete),
+        handler_(std::move(handler)),
+        work_(handler_, io_ex) {}
+
   static void do_complete(void* owner, ad::operation* base, const ErrorCode&, std::size_t) {
     auto* o = static_cast<DrainingRecvOp*>(base);
     ptr p = {std::addressof(o->handler_), o, o};
@@ -167,29 +183,67 @@ class DrainingRecvOp : public ad::reactor_op {
   }
 
  private:
-  int fd_;
-  Descriptor descriptor_;
-  char* data_;
-  std::size_t size_;
   Handler handler_;
   ad::handler_work<Handler, IoExecutor> work_;
 };
 
-// Starts a read of at most `size` bytes into `data` on the plain socket `socket` (read with MSG_DONTWAIT), whose
-// executor's reactor is `reactor`; `handler` is called with (error, bytes), eof being asio::error::eof.
+// For a handler whose executor is the socket's own event loop: the reactor completes operations on that loop's
+// thread, so the handler is called right there. Asio's handler_work would count the handler as outstanding work
+// (two atomic updates), then look up the thread's call stack and fence memory before calling it in the same place.
 template <class Handler>
-void start_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::size_t size, Handler handler) {
-  using Op = DrainingRecvOp<Handler, Socket::executor_type>;
+class LocalRecvOp : public DrainingRecvBase {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(LocalRecvOp);
+
+  LocalRecvOp(int fd, Descriptor descriptor, char* data, std::size_t size, Handler& handler)
+      : DrainingRecvBase(fd, descriptor, data, size, &LocalRecvOp::do_complete), handler_(std::move(handler)) {}
+
+  static void do_complete(void* owner, ad::operation* base, const ErrorCode&, std::size_t) {
+    auto* o = static_cast<LocalRecvOp*>(base);
+    ptr p = {std::addressof(o->handler_), o, o};
+    Handler handler(std::move(o->handler_));
+    ErrorCode ec = o->ec_;
+    std::size_t bytes = o->bytes_transferred_;
+    p.h = std::addressof(handler);
+    p.reset();
+    if (owner) handler(ec, bytes);
+  }
+
+ private:
+  Handler handler_;
+};
+
+// Allocates an Op (constructed from the socket's fd and reactor state, `data`, `size` and `args`), hooks it to the
+// handler's cancellation slot and queues it in the reactor, which tries it at once unless the last read drained
+// the socket.
+template <class Op, class Handler, class... Args>
+void start_read_op(Socket& socket, ad::reactor& reactor, Handler& handler, char* data, std::size_t size,
+                   Args&&... args) {
   auto& impl = SocketAccess::implementation(socket);
   auto slot = asio::get_associated_cancellation_slot(handler);
   typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
-  p.p = new (p.v) Op(impl.socket_, impl.reactor_data_, data, size, handler, socket.get_executor());
+  p.p = new (p.v) Op(impl.socket_, impl.reactor_data_, data, size, std::forward<Args>(args)...);
   if (slot.is_connected()) {
     p.p->cancellation_key_ = &slot.template emplace<CancellationAccess::Cancellation>(
         &reactor, &impl.reactor_data_, impl.socket_, ad::reactor::read_op);
   }
   reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
   p.v = p.p = nullptr;
+}
+
+// Starts a read of at most `size` bytes into `data` on the plain socket `socket` (read with MSG_DONTWAIT), whose
+// executor's reactor is `reactor`; `handler` is called with (error, bytes), eof being asio::error::eof.
+// When the handler's executor is the socket's, the handler is called from the reactor's completion directly.
+template <class Handler>
+void start_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::size_t size, Handler handler) {
+  if constexpr (std::is_same_v<asio::associated_executor_t<Handler>, Socket::executor_type>) {
+    if (asio::get_associated_executor(handler) == socket.get_executor()) {
+      start_read_op<LocalRecvOp<Handler>>(socket, reactor, handler, data, size, handler);
+      return;
+    }
+  }
+  start_read_op<DrainingRecvOp<Handler, Socket::executor_type>>(socket, reactor, handler, data, size, handler,
+                                                                 socket.get_executor());
 }
 
 // The same read, for any completion token.

@@ -6,7 +6,6 @@
 #include <optional>
 #include <utility>
 
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/intrusive/list.hpp>
 
@@ -40,7 +39,14 @@ class Signal {
   // until it next waits, then this returns. For a caller whose state is settled at this point. It saves the trip
   // through the queue, which, with the reactor's turn ahead in it, cost an epoll_wait that finds nothing.
   void notify_here() {
-    if (auto handler = take()) asio::dispatch(std::move(*handler));
+    if (auto handler = take()) {
+      // What asio::dispatch would do, without its memory fence and second look at the thread.
+      if (handler->get_executor().running_in_this_thread()) {
+        (*handler)();
+      } else {
+        asio::post(std::move(*handler));
+      }
+    }
   }
 
  private:
