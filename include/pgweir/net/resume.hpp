@@ -46,8 +46,8 @@ inline ReadResult::Resumer make_read_resumer(CoroutineFrame* frame, ReadResult& 
 }
 
 // `co_await suspend_into(start)` suspends the calling Task and calls `start(frame)`, which must hand the frame to a
-// resumer (make_resumer, make_read_resumer) that some later event calls. Asio calls `start` after the suspension is complete, so the
-// handler may run at once, on this thread or another.
+// resumer (make_resumer, make_read_resumer) that some later event calls. Asio calls `start` after the suspension
+// is complete, so the resumer may be called at once, on this thread or another.
 template <class Start>
 auto suspend_into(Start start) {
   return [start = std::move(start)](CoroutineFrame* frame) mutable -> CoroutineThread* {
