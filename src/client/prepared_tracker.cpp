@@ -19,8 +19,6 @@ namespace be = protocol::backend;
 // A Close of this name closes nothing (PostgreSQL answers CloseComplete for a missing statement), so a client's
 // Close of a shared statement is answered without touching what other clients use.
 constexpr std::string_view k_no_statement = "pgweir_none";
-// Simple queries longer than this cannot be DEALLOCATE/DISCARD and are not inspected.
-constexpr std::uint32_t k_max_inspected_query = 1024;
 
 // PostgreSQL's answer to a Bind (or Describe) of a statement whose result columns changed since its Parse. The
 // routine name is not translated, unlike the message.
@@ -128,31 +126,12 @@ Deallocation classify(std::string_view sql) {
 
 }  // namespace
 
-bool PreparedTracker::wants_client(char tag, std::uint32_t length) const {
-  if (!enabled()) return false;
-  switch (tag) {
-    case fe::Parse:
-    case fe::Close: return length <= limits::k_max_inspected_message;
-    // Only a statement the client named can need its Bind or Describe rewritten: with none tracked (the unnamed
-    // statements of most drivers' extended protocol), they stream through like Execute.
-    case fe::Bind:
-    case fe::Describe: return !statements_.empty() && length <= limits::k_max_inspected_message;
-    case fe::Query: return length <= k_max_inspected_query;
-    case fe::Execute:
-    case fe::Flush:
-    case fe::Sync: return replay_.recording && replay_.messages.size() + 1 + length <= limits::k_max_replayed_segment;
-    default: return false;
+void PreparedTracker::expect_untracked(char tag) {
+  if (tag == fe::Parse) {
+    parses_.push_back({sent_boundaries_, false, {}});
+  } else {
+    closes_.push_back({sent_boundaries_, false, {}});
   }
-}
-
-void PreparedTracker::on_client_passthrough(char tag) {
-  if (!enabled()) return;
-  switch (tag) {
-    case fe::Parse: parses_.push_back({sent_boundaries_, false, {}}); break;  // too large to track
-    case fe::Close: closes_.push_back({sent_boundaries_, false, {}}); break;
-    default: break;
-  }
-  record(tag, {}, nullptr);
 }
 
 void PreparedTracker::record(char tag, std::string_view whole, const std::shared_ptr<const server::Statement>* bound) {
@@ -334,15 +313,6 @@ net::Verdict PreparedTracker::on_client_message(char tag, std::string_view whole
       record(tag, whole, nullptr);
       return net::Verdict::forward;
   }
-}
-
-bool PreparedTracker::wants_server(char tag, std::uint32_t length) const {
-  if (!enabled()) return false;
-  if (tag == be::ParseComplete) return !parses_.empty();
-  if (tag == be::CloseComplete) return !closes_.empty();
-  if (tag == be::ErrorResponse)
-    return !parses_.empty() || !closes_.empty() || (replay_.armed && length <= limits::k_max_inspected_message);
-  return false;
 }
 
 bool PreparedTracker::retryable(std::string_view whole, server::ServerConnection& server) const {

@@ -96,6 +96,11 @@ class PreparedTracker {
   bool retryable(std::string_view whole, server::ServerConnection& server) const;
   void build_retry(server::ServerConnection& server);
   std::string& new_rewrite();
+  // A Parse or Close too large to inspect, streamed through: its answer is the client's.
+  void expect_untracked(char tag);
+
+  // Simple queries longer than this cannot be DEALLOCATE/DISCARD and are not inspected.
+  static constexpr std::uint32_t k_max_inspected_query = 1024;
 
   pool::Pool* pool_ = nullptr;
   std::size_t capacity_ = 0;
@@ -114,5 +119,40 @@ class PreparedTracker {
   std::string server_rewrite_;
   std::string retry_;
 };
+
+// The per-message checks, inline: the relay's scanners ask them for every message.
+inline bool PreparedTracker::wants_client(char tag, std::uint32_t length) const {
+  namespace fe = protocol::frontend;
+  if (!enabled()) return false;
+  switch (tag) {
+    case fe::Parse:
+    case fe::Close: return length <= limits::k_max_inspected_message;
+    // Only a statement the client named can need its Bind or Describe rewritten: with none tracked (the unnamed
+    // statements of most drivers' extended protocol), they stream through like Execute.
+    case fe::Bind:
+    case fe::Describe: return !statements_.empty() && length <= limits::k_max_inspected_message;
+    case fe::Query: return length <= k_max_inspected_query;
+    case fe::Execute:
+    case fe::Flush:
+    case fe::Sync: return replay_.recording && replay_.messages.size() + 1 + length <= limits::k_max_replayed_segment;
+    default: return false;
+  }
+}
+
+inline void PreparedTracker::on_client_passthrough(char tag) {
+  if (!enabled()) return;
+  if (tag == protocol::frontend::Parse || tag == protocol::frontend::Close) expect_untracked(tag);
+  record(tag, {}, nullptr);
+}
+
+inline bool PreparedTracker::wants_server(char tag, std::uint32_t length) const {
+  namespace be = protocol::backend;
+  if (!enabled()) return false;
+  if (tag == be::ParseComplete) return !parses_.empty();
+  if (tag == be::CloseComplete) return !closes_.empty();
+  if (tag == be::ErrorResponse)
+    return !parses_.empty() || !closes_.empty() || (replay_.armed && length <= limits::k_max_inspected_message);
+  return false;
+}
 
 }  // namespace pgweir::client
