@@ -213,16 +213,13 @@ class LocalRecvOp : public DrainingRecvBase {
   Handler handler_;
 };
 
-// Allocates an Op (constructed from the socket's fd and reactor state, `data`, `size` and `args`), hooks it to the
-// handler's cancellation slot and queues it in the reactor, which tries it at once unless the last read drained
-// the socket.
-template <class Op, class Handler, class... Args>
-void start_read_op(Socket& socket, ad::reactor& reactor, Handler& handler, char* data, std::size_t size,
-                   Args&&... args) {
-  auto& impl = SocketAccess::implementation(socket);
+// Allocates an Op (constructed from `args`), hooks it to the handler's cancellation slot and queues it as a read
+// on the reactor for the I/O object whose implementation is `impl`.
+template <class Op, class Impl, class Handler, class... Args>
+void queue_read_op(Impl& impl, ad::reactor& reactor, Handler& handler, Args&&... args) {
   auto slot = asio::get_associated_cancellation_slot(handler);
   typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
-  p.p = new (p.v) Op(impl.socket_, impl.reactor_data_, data, size, std::forward<Args>(args)...);
+  p.p = new (p.v) Op(std::forward<Args>(args)...);
   if (slot.is_connected()) {
     p.p->cancellation_key_ = &slot.template emplace<CancellationAccess::Cancellation>(
         &reactor, &impl.reactor_data_, impl.socket_, ad::reactor::read_op);
@@ -234,15 +231,19 @@ void start_read_op(Socket& socket, ad::reactor& reactor, Handler& handler, char*
 // Starts a read of at most `size` bytes into `data` on the plain socket `socket` (read with MSG_DONTWAIT), whose
 // executor's reactor is `reactor`; `handler` is called with (error, bytes), eof being asio::error::eof.
 // When the handler's executor is the socket's, the handler is called from the reactor's completion directly.
+// The reactor tries the read at once unless the last one drained the socket.
 template <class Handler>
 void start_draining_read(Socket& socket, ad::reactor& reactor, char* data, std::size_t size, Handler handler) {
+  auto& impl = SocketAccess::implementation(socket);
   if constexpr (std::is_same_v<asio::associated_executor_t<Handler>, Socket::executor_type>) {
     if (asio::get_associated_executor(handler) == socket.get_executor()) {
-      start_read_op<LocalRecvOp<Handler>>(socket, reactor, handler, data, size, handler);
+      queue_read_op<LocalRecvOp<Handler>>(impl, reactor, handler, impl.socket_, impl.reactor_data_, data, size,
+                                          handler);
       return;
     }
   }
-  start_read_op<DrainingRecvOp<Handler, Socket::executor_type>>(socket, reactor, handler, data, size, handler,
+  queue_read_op<DrainingRecvOp<Handler, Socket::executor_type>>(impl, reactor, handler, impl.socket_,
+                                                                 impl.reactor_data_, data, size, handler,
                                                                  socket.get_executor());
 }
 
@@ -268,18 +269,10 @@ auto async_wait_after_empty_read(IoObject& socket, ad::reactor& reactor, Token&&
   return asio::async_initiate<Token, void(ErrorCode)>(
       [](auto handler, IoObject* s, ad::reactor* r) {
         using Handler = std::decay_t<decltype(handler)>;
-        using Op = ad::reactive_wait_op<Handler, typename IoObject::executor_type>;
         auto& impl = implementation(*s);
-        auto slot = asio::get_associated_cancellation_slot(handler);
-        typename Op::ptr p = {std::addressof(handler), Op::ptr::allocate(handler), nullptr};
-        p.p = new (p.v) Op(ErrorCode(), handler, s->get_executor());
-        if (slot.is_connected()) {
-          p.p->cancellation_key_ = &slot.template emplace<CancellationAccess::Cancellation>(
-              r, &impl.reactor_data_, impl.socket_, ad::reactor::read_op);
-        }
         if (Descriptor d = impl.reactor_data_) (d->*exposed(TrySpeculative{}))[ad::reactor::read_op] = false;
-        r->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, false, true);
-        p.v = p.p = nullptr;
+        queue_read_op<ad::reactive_wait_op<Handler, typename IoObject::executor_type>>(impl, *r, handler, ErrorCode(),
+                                                                                      handler, s->get_executor());
       },
       token, &socket, &reactor);
 }
