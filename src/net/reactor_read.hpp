@@ -37,6 +37,7 @@
 #include <boost/version.hpp>
 
 #include "pgweir/net/asio.hpp"
+#include "plain_syscalls.hpp"
 
 namespace pgweir::net::detail {
 
@@ -131,7 +132,7 @@ class DrainingRecvBase : public ad::reactor_op {
   static status do_perform(ad::reactor_op* base) {
     auto* o = static_cast<DrainingRecvBase*>(base);
     for (;;) {
-      ssize_t n = ::recv(o->fd_, o->data_, o->size_, MSG_DONTWAIT);
+      ssize_t n = plain_recv(o->fd_, o->data_, o->size_, MSG_DONTWAIT);
       if (n > 0) {
         o->bytes_transferred_ = static_cast<std::size_t>(n);
         // Fewer bytes than asked for: the socket held no more data, and unless the peer's FIN or an error was

@@ -15,6 +15,7 @@
 
 #include <boost/asio/error.hpp>
 
+#include "plain_syscalls.hpp"
 #include "reactor_read.hpp"
 #include "pgweir/net/readiness_wait.hpp"
 
@@ -33,12 +34,12 @@ ssize_t send_gathered(int fd, iovec* iov, std::size_t count) {
   for (;;) {
     ssize_t n;
     if (count == 1) {
-      n = ::send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      n = detail::plain_send(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL | MSG_DONTWAIT);
     } else {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = count;
-      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+      n = detail::plain_sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     if (n >= 0 || errno != EINTR) return n;
   }
@@ -140,7 +141,7 @@ std::pair<ErrorCode, std::size_t> Transport::try_read(char* data, std::size_t si
     }
   }
   for (;;) {
-    ssize_t n = ::recv(socket_.native_handle(), data, size, MSG_DONTWAIT);
+    ssize_t n = detail::plain_recv(socket_.native_handle(), data, size, MSG_DONTWAIT);
     if (n > 0) return {{}, static_cast<std::size_t>(n)};
     if (n == 0) return {eof_code(), 0};
     if (errno == EINTR) continue;
