@@ -251,8 +251,8 @@ std::string Session::peer() const { return net::PeerAddress{info_->addr, info_->
 
 void Session::welcome_info() {
   info_->connect_time = std::chrono::system_clock::now();
-  info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   info_->connect_time.time_since_epoch()).count());
+  info_->request_time_us.store(
+      std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now().time_since_epoch()).count());
   if (const auto* app = login_->startup.find("application_name")) info_->application_name = *app;
   if (client_.is_tls()) {
     info_->tls = std::string(SSL_get_version(client_.ssl())) + "/" + SSL_get_cipher_name(client_.ssl());
@@ -308,8 +308,8 @@ net::Task<bool> Session::sync_parameters() {
   co_return true;
 }
 
-bool Session::attach_now() {
-  auto lease = pool_->try_lend(client_.executor(), server_startup_->signature);
+bool Session::attach_now(net::TimePoint now) {
+  auto lease = pool_->try_lend(client_.executor(), server_startup_->signature, now);
   return lease && adopt(std::move(*lease));
 }
 
@@ -465,7 +465,9 @@ bool Session::detach_now() {
   if ((mode_ == config::PoolMode::session || pinned_) && !release_requested_ && !pool_settings_->reset_query.empty())
     return false;
   buf_->from_server.release_memory();
-  lease_.give_back();
+  // Idle since its last answer, which the relay has just read (end_query): the clock is not read again.
+  auto answered = buf_->answered_at;
+  lease_.give_back(answered != net::TimePoint{} && answered >= query_started_ ? answered : net::Clock::now());
   reset_relay_state();
   return true;
 }
@@ -680,6 +682,7 @@ net::Task<void> Session::pump_client() {
       input = std::string_view(buffer.data(), n);
     }
     last_client_io_ = net::Clock::now();
+    buf_->input_at = last_client_io_;
     if (!lease_) {
       // Transaction mode between transactions: this input opens the next one.
       if (input == std::string_view("X\0\0\0\4", 5)) {
@@ -691,7 +694,8 @@ net::Task<void> Session::pump_client() {
         co_return;
       }
       attaching_ = true;
-      bool ok = attach_now();
+      bool ok = attach_now(last_client_io_);
+      bool at_once = ok;
       bool woken = false;
       if (!ok && !lease_) {
         // Nothing to lend at once: the common wait, in the pool's queue, is awaited right here.
@@ -713,6 +717,7 @@ net::Task<void> Session::pump_client() {
         stop(reason_);
         co_return;
       }
+      if (!at_once) buf_->input_at = net::Clock::now();  // the wait for a server is not the query's time
     }
     pool_->cells().bytes_received.inc(input.size());
     bool forwarded = forward_to_server(input, hooks);
@@ -816,10 +821,10 @@ void Session::account_client_message(char tag) {
 
 void Session::begin_query() {
   if (pending_++ == 0) {
-    query_started_ = net::Clock::now();
-    info_->request_time_us.store(std::chrono::duration_cast<std::chrono::microseconds>(
-                                     std::chrono::system_clock::now().time_since_epoch()).count(),
-                                 std::memory_order_relaxed);
+    query_started_ = buf_->input_at;
+    info_->request_time_us.store(
+        std::chrono::duration_cast<std::chrono::microseconds>(query_started_.time_since_epoch()).count(),
+        std::memory_order_relaxed);
     query_cancelled_ = false;
     if (lease_ && lease_->transaction_status() == 'I') xact_started_ = query_started_;
   }
@@ -829,6 +834,7 @@ void Session::end_query(char status) {
   if (pending_ == 0) return;
   if (--pending_ > 0) return;
   auto now = net::Clock::now();
+  buf_->answered_at = now;
   auto& st = pool_->stats();
   auto& cells = pool_->cells();
   auto query_time = std::chrono::duration_cast<std::chrono::microseconds>(now - query_started_);

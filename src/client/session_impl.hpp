@@ -75,7 +75,7 @@ class Session {
   std::shared_ptr<const std::string> welcome_from_pool();
   // attach(false)'s common case without a coroutine: an idle server lent at once whose parameters already match.
   // False when attach(false) has to do it (with lease_ already set when only the parameters need a SET).
-  bool attach_now();
+  bool attach_now(net::TimePoint now);
   // Takes a lent server; false when its parameters are out of step (lease_ is set: attach(false) runs the SET).
   bool adopt(pool::Lease lease);
   // SHOW CLIENTS: the client waits for a server (since now), or no longer does.
@@ -193,6 +193,10 @@ class Session {
     std::string state_rewrite;  // a statement refused for session state, rewritten (check_session_state)
     // pump_server waits on it for the next server.
     net::Signal server_pump_wake;
+    // The clock, read once per read and passed on: when the input being forwarded arrived (or, after a wait for a
+    // server, when that wait ended), and when the last query was answered.
+    net::TimePoint input_at;
+    net::TimePoint answered_at;
     // relay() waits on it for pump_server to end.
     net::Timer wake;
   };

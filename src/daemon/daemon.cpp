@@ -44,6 +44,12 @@ using net::Acceptor;
 constexpr int k_listen_backlog = 4096;
 constexpr auto k_shutdown_poll = std::chrono::milliseconds(100);
 
+// A steady-clock time (what the relay and the pool read) as wall-clock time, for the console.
+std::chrono::system_clock::time_point wall_time(net::TimePoint t) {
+  return std::chrono::system_clock::now() -
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(net::Clock::now() - t);
+}
+
 void print_errors(const std::vector<config::Diagnostic>& errors) {
   for (const auto& e : errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
 }
@@ -625,9 +631,6 @@ std::vector<admin::DatabaseInfo> DaemonInventory::databases() {
 
 std::vector<admin::ConnectionInfo> DaemonInventory::clients() {
   std::vector<admin::ConnectionInfo> out;
-  auto to_time = [](std::int64_t us) {
-    return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
-  };
   for (const auto& c : d_.sessions_.clients()) {
     admin::ConnectionInfo i;
     i.id = c->id;
@@ -638,7 +641,8 @@ std::vector<admin::ConnectionInfo> DaemonInventory::clients() {
     i.addr = c->addr;
     i.port = c->port;
     i.connect_time = c->connect_time;
-    i.request_time = to_time(c->request_time_us.load(std::memory_order_relaxed));
+    auto request_us = std::chrono::microseconds(c->request_time_us.load(std::memory_order_relaxed));
+    i.request_time = wall_time(net::TimePoint(request_us));
     if (state == client::ClientInfo::waiting) {
       auto started = std::chrono::microseconds(c->wait_started_us.load(std::memory_order_relaxed));
       i.wait = std::chrono::duration_cast<std::chrono::microseconds>(net::Clock::now().time_since_epoch()) - started;
@@ -653,10 +657,6 @@ std::vector<admin::ConnectionInfo> DaemonInventory::clients() {
 
 std::vector<admin::ConnectionInfo> DaemonInventory::servers() {
   std::vector<admin::ConnectionInfo> out;
-  auto wall = [](net::TimePoint t) {
-    return std::chrono::system_clock::now() -
-           std::chrono::duration_cast<std::chrono::system_clock::duration>(net::Clock::now() - t);
-  };
   for (const auto& p : d_.router_.pools()) {
     for (const auto& s : p->servers()) {
       admin::ConnectionInfo i;
@@ -666,8 +666,8 @@ std::vector<admin::ConnectionInfo> DaemonInventory::servers() {
       i.state = s.state;
       i.addr = s.host;
       i.port = s.port;
-      i.connect_time = wall(s.connect_time);
-      i.request_time = wall(s.request_time);
+      i.connect_time = wall_time(s.connect_time);
+      i.request_time = wall_time(s.request_time);
       i.remote_pid = s.remote_pid;
       i.close_needed = s.close_needed;
       out.push_back(std::move(i));

@@ -47,8 +47,10 @@ Lease& Lease::operator=(Lease&& o) noexcept {
 
 Lease::~Lease() { close(); }
 
-void Lease::give_back() {
-  if (conn_) pool_->give_back(std::move(conn_));
+void Lease::give_back() { give_back(net::Clock::now()); }
+
+void Lease::give_back(net::TimePoint now) {
+  if (conn_) pool_->give_back(std::move(conn_), now);
 }
 
 void Lease::close() {
@@ -251,8 +253,8 @@ std::shared_ptr<const server::ParameterSet> Pool::shared_parameters_locked(const
   return set;
 }
 
-std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::string& signature) {
-  auto now = net::Clock::now();  // read before the lock, which every worker takes: it is held for less
+std::optional<Lease> Pool::try_lend(const net::Executor& executor, const std::string& signature,
+                                    net::TimePoint now) {
   std::unique_lock lock(mutex_);
   if (closed_ || paused_ || !waiters_.empty() || idle_.empty()) return std::nullopt;
   // The most recently used connection on the client's own thread: lending it needs no move between event loops.
@@ -431,8 +433,7 @@ std::optional<Lease> Pool::claim(Waiter& waiter, const net::Executor& executor, 
   return Lease(shared_from_this(), std::move(lent));
 }
 
-void Pool::give_back(std::unique_ptr<server::ServerConnection> conn) {
-  auto now = net::Clock::now();  // before the lock, as in try_lend
+void Pool::give_back(std::unique_ptr<server::ServerConnection> conn, net::TimePoint now) {
   std::unique_lock lock(mutex_);
   --active_;
   conn->lent_hook.unlink();

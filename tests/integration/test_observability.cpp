@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <future>
 #include <map>
 #include <optional>
@@ -789,6 +790,20 @@ TEST_CASE("admin console: PgBouncer 1.18 columns, permissions, PAUSE/RESUME, REL
     int mine = 0;
     for (const auto& r : clients.rows) mine += r.at("user") == user && r.at("database") == "appdb";
     CHECK_MESSAGE(mine == 2, "SHOW CLIENTS should list A and B:\n" << dump(clients));
+    // request_time is a wall-clock time between the client's connection and now ("YYYY-MM-DD HH:MM:SS UTC"
+    // compares as text). pgweir keeps it on the steady clock and converts it for the console.
+    std::time_t now_t = std::time(nullptr);
+    std::tm now_tm{};
+    gmtime_r(&now_t, &now_tm);
+    char now_text[32];
+    std::strftime(now_text, sizeof now_text, "%Y-%m-%d %H:%M:%S UTC", &now_tm);
+    for (const auto& r : clients.rows) {
+      if (r.at("user") != user) continue;
+      CHECK_MESSAGE(r.at("request_time") >= r.at("connect_time"),
+                    "request_time before connect_time:\n" << dump(clients));
+      CHECK_MESSAGE(r.at("request_time") <= std::string(now_text),
+                    "request_time after " << now_text << ":\n" << dump(clients));
+    }
 
     auto st = console(admin, "SHOW STATS");
     const auto* srow = find_row(st, {{"database", "appdb"}});

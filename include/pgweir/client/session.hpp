@@ -53,7 +53,7 @@ struct ClientInfo {
   std::atomic<int> state{idle};
   std::chrono::system_clock::time_point connect_time;
   std::atomic<std::uint64_t> server_id{0};
-  std::atomic<std::int64_t> request_time_us{0};  // system clock
+  std::atomic<std::int64_t> request_time_us{0};  // steady clock (the relay reads no other), shown as wall time
   std::atomic<std::int64_t> wait_started_us{0};  // steady clock, while waiting
 };
 

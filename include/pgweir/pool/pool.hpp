@@ -62,8 +62,10 @@ class Lease {
   Pool& pool() { return *pool_; }
 
   // Gives the connection back to the pool for the next client. Only for a connection that is clean: idle
-  // transaction status, nothing in flight, session reset done where the mode needs it.
+  // transaction status, nothing in flight, session reset done where the mode needs it. `now`: the caller's
+  // latest reading of the clock (the connection is idle from then on), when it has one.
   void give_back();
+  void give_back(net::TimePoint now);
   // Closes the connection and frees its slot.
   void close();
 
@@ -157,8 +159,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // `parameters` are the startup parameters a new connection logs in with.
   // The common case of acquire, without a coroutine: the most recently used idle connection on `executor`, when
   // it logged in with `signature`, needs no pre-ping or replacing, passes the liveness peek if it has been idle for
-  // limits::k_idle_check_after, and no client is queued ahead. Empty otherwise: then acquire.
-  std::optional<Lease> try_lend(const net::Executor& executor, const std::string& signature);
+  // limits::k_idle_check_after, and no client is queued ahead. Empty otherwise: then acquire. `now`: the caller's
+  // reading of the clock when its input arrived (the relay reads it once per read).
+  std::optional<Lease> try_lend(const net::Executor& executor, const std::string& signature, net::TimePoint now);
   // `signature` is server::make_signature(parameters), which the caller computes once. Both must outlive the
   // returned task (a session passes its own members).
   // `waiter`, if given, is the caller's own and is used for any wait; with `woken`, it has just been woken from a
@@ -226,7 +229,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
  private:
   friend class Lease;
 
-  void give_back(std::unique_ptr<server::ServerConnection> conn);
+  void give_back(std::unique_ptr<server::ServerConnection> conn, net::TimePoint now);
   void discard(std::unique_ptr<server::ServerConnection> conn);
   // Under the lock: a slot was freed; hand it to the first waiter, or release the reservation.
   void slot_freed_locked();
