@@ -77,6 +77,22 @@ template struct ExposeMember<&ad::epoll_reactor::epoll_fd_, EpollFd>;
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::registered_events_, RegisteredEvents>;
 template struct ExposeMember<&ad::scheduler_operation::task_result_, TaskResult>;
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::try_speculative_, TrySpeculative>;
+struct AllocateState {
+  friend constexpr auto exposed(AllocateState);
+};
+struct StateReactor {
+  friend constexpr auto exposed(StateReactor);
+};
+struct StateFd {
+  friend constexpr auto exposed(StateFd);
+};
+struct StateShutdown {
+  friend constexpr auto exposed(StateShutdown);
+};
+template struct ExposeMember<&ad::epoll_reactor::allocate_descriptor_state, AllocateState>;
+template struct ExposeMember<&ad::epoll_reactor::descriptor_state::reactor_, StateReactor>;
+template struct ExposeMember<&ad::epoll_reactor::descriptor_state::descriptor_, StateFd>;
+template struct ExposeMember<&ad::epoll_reactor::descriptor_state::shutdown_, StateShutdown>;
 struct AcceptorImpl {
   friend constexpr auto exposed(AcceptorImpl);
 };
@@ -117,6 +133,42 @@ inline void watch_peer_shutdown(Socket& socket, ad::epoll_reactor& reactor) {
   // look undrained (a recv that returns EAGAIN per login). Nothing is lost by clearing them: EPOLL_CTL_MOD re-arms
   // the fd, so whatever is true of it now is reported again at the next epoll_wait.
   ((ad::scheduler_operation*)d)->*exposed(TaskResult{}) = 0;
+}
+
+// Gives `socket` (not open, on `reactor`'s event loop) the open fd `fd` of an idle connection that no reactor polls
+// any more (a server connection moved from another loop's reactor), with the state bits and protocol it had there.
+// What Asio's assign() does, less two system calls per move:
+// - EPOLLRDHUP is in the registration from the start, where watch_peer_shutdown() would add it with an
+//   EPOLL_CTL_MOD at the first read;
+// - the first read does not try a recv before it waits (Asio's registration sets the speculative flag, and that
+//   recv finds the idle socket empty). Nothing can be missed: EPOLL_CTL_ADD checks the fd's readiness, so what is
+//   already in the socket is reported at the next epoll_wait, like anything that arrives later.
+// Runs on the reactor's thread. On failure (the kernel refused the registration) the fd is left to the caller.
+inline ErrorCode register_idle(Socket& socket, ad::epoll_reactor& reactor, int fd, ad::socket_ops::state_type state,
+                               const Socket::protocol_type& protocol) {
+  Descriptor d = (reactor.*exposed(AllocateState{}))();
+  d->*exposed(StateReactor{}) = &reactor;
+  d->*exposed(StateFd{}) = fd;
+  d->*exposed(StateShutdown{}) = false;
+  auto& speculative = d->*exposed(TrySpeculative{});
+  for (auto& flag : speculative) flag = true;
+  speculative[ad::reactor::read_op] = false;
+  ((ad::scheduler_operation*)d)->*exposed(TaskResult{}) = 0;  // what the state's last user had harvested
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLPRI | EPOLLET | EPOLLRDHUP;
+  ev.data.ptr = d;
+  d->*exposed(RegisteredEvents{}) = ev.events;
+  if (::epoll_ctl(reactor.*exposed(EpollFd{}), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    ErrorCode ec(errno, boost::system::system_category());
+    reactor.cleanup_descriptor_data(d);
+    return ec;
+  }
+  auto& impl = SocketAccess::implementation(socket);
+  impl.socket_ = fd;
+  impl.state_ = state;
+  impl.reactor_data_ = d;
+  impl.protocol_ = protocol;
+  return {};
 }
 
 // The read itself, shared by the two operations below: what they differ in is how they complete.

@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -17,6 +18,7 @@
 
 #include "plain_syscalls.hpp"
 #include "reactor_read.hpp"
+#include "pgweir/core/log.hpp"
 #include "pgweir/net/readiness_wait.hpp"
 
 namespace pgweir::net {
@@ -343,13 +345,24 @@ Task<ErrorCode> Transport::tls_handshake(SSL* ssl, bool server) {
 
 void Transport::rehome(const Executor& executor) {
   if (socket_.get_executor() == executor) return;
-  // The protocol the socket was opened or assigned with, as the socket keeps it: asking the kernel
-  // (local_endpoint()) cost a getsockname per move.
-  auto protocol = detail::SocketAccess::implementation(socket_).protocol_;
-  int fd = socket_.release();
-  socket_ = Socket(executor, protocol, fd);
-  detail::mark_sole_owner(socket_);
-  reactor_ = nullptr;  // the new event loop's reactor is looked up at the next receive
+  // The protocol and state bits the socket was opened or assigned with, as the socket keeps them: asking the
+  // kernel (local_endpoint()) cost a getsockname per move. The fd is this socket's alone (see mark_sole_owner).
+  auto& old = detail::SocketAccess::implementation(socket_);
+  auto protocol = old.protocol_;
+  auto state = static_cast<detail::ad::socket_ops::state_type>(old.state_ & ~detail::ad::socket_ops::possible_dup);
+  int fd = socket_.release();  // out of the old loop's epoll set
+  auto& reactor = asio::use_service<detail::ad::epoll_reactor>(executor.context());
+  Socket moved(executor);
+  if (auto ec = detail::register_idle(moved, reactor, fd, state, protocol)) {
+    // The kernel would not take it (out of memory): the connection is lost, and the next write or read says so.
+    log::warn("server_move_failed", {{"error", ec.message()}});
+    ::close(fd);
+    socket_ = std::move(moved);
+    reactor_ = nullptr;
+    return;
+  }
+  socket_ = std::move(moved);
+  reactor_ = &reactor;  // EPOLLRDHUP is registered already
 }
 
 Task<ErrorCode> wait_acceptable(Acceptor& acceptor) {
