@@ -61,41 +61,24 @@ template <auto Member, class Tag>
 struct ExposeMember {
   friend constexpr auto exposed(Tag) { return Member; }
 };
-struct EpollFd {
-  friend constexpr auto exposed(EpollFd);
-};
-struct RegisteredEvents {
-  friend constexpr auto exposed(RegisteredEvents);
-};
-struct TaskResult {
-  friend constexpr auto exposed(TaskResult);
-};
-struct TrySpeculative {
-  friend constexpr auto exposed(TrySpeculative);
-};
+// Each tag, then the member it names.
+struct EpollFd { friend constexpr auto exposed(EpollFd); };
 template struct ExposeMember<&ad::epoll_reactor::epoll_fd_, EpollFd>;
-template struct ExposeMember<&ad::epoll_reactor::descriptor_state::registered_events_, RegisteredEvents>;
-template struct ExposeMember<&ad::scheduler_operation::task_result_, TaskResult>;
-template struct ExposeMember<&ad::epoll_reactor::descriptor_state::try_speculative_, TrySpeculative>;
-struct AllocateState {
-  friend constexpr auto exposed(AllocateState);
-};
-struct StateReactor {
-  friend constexpr auto exposed(StateReactor);
-};
-struct StateFd {
-  friend constexpr auto exposed(StateFd);
-};
-struct StateShutdown {
-  friend constexpr auto exposed(StateShutdown);
-};
+struct AllocateState { friend constexpr auto exposed(AllocateState); };
 template struct ExposeMember<&ad::epoll_reactor::allocate_descriptor_state, AllocateState>;
+struct TaskResult { friend constexpr auto exposed(TaskResult); };  // the events harvested, in the base operation
+template struct ExposeMember<&ad::scheduler_operation::task_result_, TaskResult>;
+struct StateReactor { friend constexpr auto exposed(StateReactor); };
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::reactor_, StateReactor>;
+struct StateFd { friend constexpr auto exposed(StateFd); };
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::descriptor_, StateFd>;
+struct RegisteredEvents { friend constexpr auto exposed(RegisteredEvents); };
+template struct ExposeMember<&ad::epoll_reactor::descriptor_state::registered_events_, RegisteredEvents>;
+struct TrySpeculative { friend constexpr auto exposed(TrySpeculative); };
+template struct ExposeMember<&ad::epoll_reactor::descriptor_state::try_speculative_, TrySpeculative>;
+struct StateShutdown { friend constexpr auto exposed(StateShutdown); };
 template struct ExposeMember<&ad::epoll_reactor::descriptor_state::shutdown_, StateShutdown>;
-struct AcceptorImpl {
-  friend constexpr auto exposed(AcceptorImpl);
-};
+struct AcceptorImpl { friend constexpr auto exposed(AcceptorImpl); };
 template struct ExposeMember<&Acceptor::impl_, AcceptorImpl>;  // private in basic_socket_acceptor
 
 inline auto& implementation(Socket& s) { return SocketAccess::implementation(s); }
