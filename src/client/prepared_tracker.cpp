@@ -126,9 +126,18 @@ Deallocation classify(std::string_view sql) {
 
 }  // namespace
 
+void PreparedTracker::expect_plain_parse() {
+  if (parses_.empty() && (plain_parses_ == 0 || plain_segment_ == sent_boundaries_)) {
+    plain_segment_ = sent_boundaries_;
+    ++plain_parses_;
+  } else {
+    parses_.push_back({sent_boundaries_, false, {}});
+  }
+}
+
 void PreparedTracker::expect_untracked(char tag) {
   if (tag == fe::Parse) {
-    parses_.push_back({sent_boundaries_, false, {}});
+    expect_plain_parse();
   } else {
     closes_.push_back({sent_boundaries_, false, {}});
   }
@@ -243,12 +252,9 @@ net::Verdict PreparedTracker::on_client_message(char tag, std::string_view whole
     case fe::Parse: {
       record(tag, whole, nullptr);
       std::string_view name, query;
-      if (!read_cstring(body, pos, name) || !read_cstring(body, pos, query)) {
-        parses_.push_back({sent_boundaries_, false, {}});
-        return net::Verdict::forward;  // malformed: the server will say so
-      }
-      if (name.empty()) {
-        parses_.push_back({sent_boundaries_, false, {}});
+      // Unnamed (the name is an empty string), or malformed: the server will say so.
+      if (body.empty() || body[0] == '\0' || !read_cstring(body, pos, name) || !read_cstring(body, pos, query)) {
+        expect_plain_parse();
         return net::Verdict::forward;
       }
       auto s = pool_->statement(query, body.substr(pos));
@@ -339,10 +345,15 @@ net::Verdict PreparedTracker::on_server_message(char tag, std::string_view whole
     answered_ = true;
     return net::Verdict::forward;
   };
+  if (tag == be::ParseComplete && plain_parses_ > 0) {
+    --plain_parses_;
+    return answer(false);
+  }
   if (tag == be::ParseComplete && !parses_.empty()) return answer(pop(parses_).swallow);
   if (tag == be::CloseComplete && !closes_.empty()) return answer(pop(closes_).swallow);
   if (tag == be::ErrorResponse) {
     // The server skips everything up to the next Sync: what pgweir assumed those messages did did not happen.
+    drop_plain_parses();
     auto& cache = server.prepared();
     while (!parses_.empty() && parses_.front().segment <= received_boundaries_) {
       auto e = pop(parses_);
@@ -398,6 +409,7 @@ void PreparedTracker::build_retry(server::ServerConnection& server) {
 }
 
 void PreparedTracker::reset_in_flight() {
+  plain_parses_ = 0;
   parses_.clear();
   closes_.clear();
   rewrites_.clear();

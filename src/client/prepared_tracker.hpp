@@ -41,9 +41,10 @@ class PreparedTracker {
   net::Verdict on_server_message(char tag, std::string_view whole, server::ServerConnection& server);
   // Messages that streamed through to the client: after one, the segment being answered can no longer be retried.
   void on_server_passthrough(char tag) {
-    if (tag != protocol::backend::NoticeResponse && tag != protocol::backend::NotificationResponse &&
-        tag != protocol::backend::ParameterStatus)
-      answered_ = true;
+    namespace be = protocol::backend;
+    if (tag == be::ParseComplete && plain_parses_ > 0) --plain_parses_;
+    if (tag == be::ErrorResponse) drop_plain_parses();
+    if (tag != be::NoticeResponse && tag != be::NotificationResponse && tag != be::ParameterStatus) answered_ = true;
   }
   // `status` is the ReadyForQuery's transaction status. forward; drop when it ends a segment that is being retried
   // (the retry's own ReadyForQuery answers the client's Sync); replace with `server_replacement()` when it ends a
@@ -58,7 +59,7 @@ class PreparedTracker {
   void reset_in_flight();
   // No statement of the client's and nothing in flight: a new tracker would do the same (a parked session drops it).
   bool holds_nothing() const {
-    return statements_.empty() && parses_.empty() && closes_.empty() && rewrites_.empty() && retry_.empty() &&
+    return statements_.empty() && plain_parses_ == 0 && parses_.empty() && closes_.empty() && rewrites_.empty() && retry_.empty() &&
            held_error_.empty() && !replay_.recording && !replay_.armed;
   }
 
@@ -98,6 +99,14 @@ class PreparedTracker {
   std::string& new_rewrite();
   // A Parse or Close too large to inspect, streamed through: its answer is the client's.
   void expect_untracked(char tag);
+  // A Parse whose ParseComplete is the client's own (an unnamed statement, the usual case, or one too large or
+  // malformed to look at). While no Parse of pgweir's is awaited, these are counted instead of queued.
+  void expect_plain_parse();
+  // An ErrorResponse: the server skips the rest of the segment it answers, so the counted Parses of that segment
+  // get no ParseComplete.
+  void drop_plain_parses() {
+    if (plain_parses_ > 0 && plain_segment_ <= received_boundaries_) plain_parses_ = 0;
+  }
 
   // Simple queries longer than this cannot be DEALLOCATE/DISCARD and are not inspected.
   static constexpr std::uint32_t k_max_inspected_query = 1024;
@@ -105,7 +114,11 @@ class PreparedTracker {
   pool::Pool* pool_ = nullptr;
   std::size_t capacity_ = 0;
   std::unordered_map<std::string, std::shared_ptr<const server::Statement>> statements_;  // by client name
-  boost::container::deque<Expect> parses_;  // one per Parse sent, in order
+  // The Parses sent whose ParseComplete is due: first `plain_parses_` of the client's own, all from segment
+  // `plain_segment_`, then `parses_` in order. Only a Parse sent while `parses_` is empty is counted.
+  std::uint64_t plain_segment_ = 0;
+  std::uint32_t plain_parses_ = 0;
+  boost::container::deque<Expect> parses_;
   boost::container::deque<Expect> closes_;  // one per Close sent, in order
   std::uint64_t sent_boundaries_ = 0;
   std::uint64_t received_boundaries_ = 0;
@@ -148,7 +161,7 @@ inline void PreparedTracker::on_client_passthrough(char tag) {
 inline bool PreparedTracker::wants_server(char tag, std::uint32_t length) const {
   namespace be = protocol::backend;
   if (!enabled()) return false;
-  if (tag == be::ParseComplete) return !parses_.empty();
+  if (tag == be::ParseComplete) return !parses_.empty();  // a counted one streams through (on_server_passthrough)
   if (tag == be::CloseComplete) return !closes_.empty();
   if (tag == be::ErrorResponse)
     return !parses_.empty() || !closes_.empty() || (replay_.armed && length <= limits::k_max_inspected_message);

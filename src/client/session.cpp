@@ -26,6 +26,9 @@ using net::Verdict;
 
 std::atomic<int> g_clients{0};
 
+// The longest Parse SQL a serving session remembers as free of session state (RelayBuffers::stateless_parse).
+constexpr std::size_t k_remembered_parse = 1024;
+
 // SET name TO 'value', quoted so that any value round-trips whatever standard_conforming_strings is.
 void append_set(std::string& sql, std::string_view name, std::string_view value) {
   sql += "SET ";
@@ -764,8 +767,12 @@ std::optional<net::Verdict> Session::check_session_state(char tag, std::string_v
   }
   auto nul = sql.find('\0');
   if (nul != std::string_view::npos) sql = sql.substr(0, nul);
+  if (tag == fe::Parse && sql == buf_->stateless_parse) return std::nullopt;
   auto reason = detect_session_state(sql);
-  if (!reason) return std::nullopt;
+  if (!reason) {
+    if (tag == fe::Parse && sql.size() <= k_remembered_parse) buf_->stateless_parse.assign(sql);
+    return std::nullopt;
+  }
   if (pool_settings_->session_state == config::SessionState::pin) {
     pinned_ = true;
     env_.router.metrics().pinned_clients.with({*reason}).inc();

@@ -191,6 +191,9 @@ class Session {
     std::string carry;
     std::string spill;          // what the server socket did not take at once (forward_to_server)
     std::string state_rewrite;  // a statement refused for session state, rewritten (check_session_state)
+    // The SQL of the last Parse found to leave no session state: drivers send the same unnamed statement again and
+    // again, and it is not looked at twice (check_session_state).
+    std::string stateless_parse;
     // pump_server waits on it for the next server.
     net::Signal server_pump_wake;
     // The clock, read once per read and passed on: when the input being forwarded arrived (or, after a wait for a

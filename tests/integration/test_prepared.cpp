@@ -340,6 +340,17 @@ TEST_CASE("session_state = error refuses such statements with 0A000 and keeps se
   PgConn b(p.conninfo("statedb", "state_user"));
   CHECK(b.value("SELECT 2") == "2");
   CHECK(a.value("SELECT 3") == "3");
+  // Through unnamed statements of the extended protocol, as drivers send them: a statement found harmless once is
+  // remembered as such, and the next one is still looked at.
+  auto unnamed = [&](const std::string& sql) {
+    return describe_result(PQexecParams(a.raw(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
+  };
+  CHECK(unnamed("SELECT 1") == "ok 1x1");
+  CHECK(unnamed("SELECT 1") == "ok 1x1");
+  CHECK(unnamed("LISTEN refused_channel").rfind("error 0A000", 0) == 0);
+  CHECK(unnamed("SELECT 1") == "ok 1x1");
+  CHECK(unnamed("LISTEN refused_channel").rfind("error 0A000", 0) == 0);
+  CHECK(a.value("SELECT count(*) FROM pg_listening_channels()") == "0");
 }
 
 TEST_CASE("a plan gone stale after ALTER TABLE is prepared again and retried, on every server of the pool") {

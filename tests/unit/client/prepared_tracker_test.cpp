@@ -327,3 +327,56 @@ TEST_CASE("unnamed statements stream through: Bind and Describe are looked at on
 }
 
 }  // namespace
+
+namespace {
+
+// The client's unnamed Parses are counted, not queued, while none of pgweir's own is awaited: the answers still
+// reach the right reader when pgweir's Parses follow them, and an error forgets the Parses the server skipped.
+TEST_CASE("an unnamed Parse ahead of pgweir's own Parse: the client's ParseComplete is forwarded, pgweir's dropped") {
+  Rig r;
+  r.prepared("s", "SELECT 2");
+  r.server.prepared().clear();  // as on a server connection that never had "s"
+  r.client(parse("", "SELECT 1") + bind_statement("s") + execute() + sync());
+  CHECK(r.sent() == "P() P(pgweir_1) B(pgweir_1) E S");
+  r.answer(simple(be::ParseComplete) + simple(be::ParseComplete) + simple(be::BindComplete) +
+           message(be::CommandComplete, cstr("SELECT 0")) + ready('I'));
+  CHECK(r.received() == "1 2 C ZI");
+}
+
+TEST_CASE("a counted Parse is something in flight until its ParseComplete") {
+  Rig r;
+  r.client(parse("", "SELECT 1") + sync());
+  CHECK_FALSE(r.tracker.holds_nothing());  // a parked session would drop a tracker that holds nothing
+  r.answer(simple(be::ParseComplete) + ready('I'));
+  CHECK(r.received() == "1 ZI");
+  CHECK(r.tracker.holds_nothing());
+}
+
+TEST_CASE("an error forgets the unnamed Parses of its segment, whether it streams through or is looked at") {
+  for (bool pipelined : {false, true}) {
+    CAPTURE(pipelined);
+    Rig r;
+    r.prepared("s", "SELECT 2");
+    r.server.prepared().clear();
+    // The error's segment holds two unnamed Parses; the server answers neither.
+    std::string failing = parse("", "SELEC 1") + parse("", "SELECT 1") + sync();
+    std::string next = parse("", "SELECT 1") + bind_statement("s") + execute() + sync();
+    if (pipelined) {
+      // The next segment is sent before the error arrives: its Parses queue behind the counted ones.
+      r.client(failing + next);
+      CHECK(r.sent() == "P() P() S P() P(pgweir_1) B(pgweir_1) E S");
+      r.answer(error("42601", "syntax error", "scanner_yyerror") + ready('I'));
+    } else {
+      r.client(failing);
+      r.answer(error("42601", "syntax error", "scanner_yyerror") + ready('I'));
+      r.client(next);
+      CHECK(r.sent() == "P() P() S P() P(pgweir_1) B(pgweir_1) E S");
+    }
+    CHECK(r.received() == "E ZI");
+    r.answer(simple(be::ParseComplete) + simple(be::ParseComplete) + simple(be::BindComplete) +
+             message(be::CommandComplete, cstr("SELECT 0")) + ready('I'));
+    CHECK(r.received() == "1 2 C ZI");
+  }
+}
+
+}  // namespace
