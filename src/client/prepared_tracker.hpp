@@ -59,8 +59,8 @@ class PreparedTracker {
   void reset_in_flight();
   // No statement of the client's and nothing in flight: a new tracker would do the same (a parked session drops it).
   bool holds_nothing() const {
-    return statements_.empty() && plain_parses_ == 0 && parses_.empty() && closes_.empty() && rewrites_.empty() && retry_.empty() &&
-           held_error_.empty() && !replay_.recording && !replay_.armed;
+    return statements_.empty() && plain_parses_ == 0 && parses_.empty() && closes_.empty() && rewrites_.empty() &&
+           retry_.empty() && held_error_.empty() && !replay_.recording && !replay_.armed;
   }
 
  private:
