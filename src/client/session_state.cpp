@@ -142,16 +142,7 @@ bool plainly_stateless(std::string_view sql) {
   std::size_t first = 0;
   while (first < sql.size() && blank(sql[first])) ++first;
   if (first == sql.size()) return true;
-  switch (ascii_lower(sql[first])) {
-    case '-':
-    case '/': return false;  // a comment before the first word
-    case 'l':
-    case 'p':
-    case 'd':
-    case 'c':
-    case 's': break;  // the first letter of a keyword below
-    default: return true;
-  }
+  if (sql[first] == '-' || sql[first] == '/') return false;  // a comment before the first word
   // The keywords are at most 7 letters: a longer first word is none of them, however long it is.
   auto end = first;
   while (end < sql.size() && end - first < 8 && ident_char(sql[end])) ++end;

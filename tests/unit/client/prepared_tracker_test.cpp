@@ -326,10 +326,6 @@ TEST_CASE("unnamed statements stream through: Bind and Describe are looked at on
   CHECK(r.sent() == "B(pgweir_1) E S");
 }
 
-}  // namespace
-
-namespace {
-
 // The client's unnamed Parses are counted, not queued, while none of pgweir's own is awaited: the answers still
 // reach the right reader when pgweir's Parses follow them, and an error forgets the Parses the server skipped.
 TEST_CASE("an unnamed Parse ahead of pgweir's own Parse: the client's ParseComplete is forwarded, pgweir's dropped") {
