@@ -1,7 +1,7 @@
 # Helpers for bench/run.sh: a throwaway PostgreSQL, PgBouncer and pgweir instances in front of it, and the
 # measurements (pgbench runs, /proc CPU and RSS). Sourced, not executed. Expects from the caller:
 #   BENCH_TMP (work dir, owned by postgres when root), RESULTS (output dir), CSV (raw results file),
-#   PG_BIN, PGWEIR (binary), NOFILE (fd limit for proxies and clients).
+#   PG_BIN, PGWEIR (binary), NOFILE (fd limit for proxies and clients), here (the bench directory).
 # shellcheck shell=bash
 
 AS_PG=()
@@ -217,6 +217,30 @@ TOML
   TPORT[$name]=$port
   wait_listening "$name" "$port" "$dir/stderr.log"
   check_login "$name"
+}
+
+# start_relay NAME epoll|uring: a bare relay (bench/floor/relay.cpp) to PostgreSQL, built on first use. Returns 1
+# (and logs why) when it cannot be built or does not start, e.g. where io_uring is not available.
+start_relay() {
+  local name=$1 kind=$2 dir=$BENCH_TMP/$1 port
+  mkdir -p "$dir"
+  if [[ ! -x "$BENCH_TMP/relay" ]]; then
+    g++ -std=c++20 -O2 -o "$BENCH_TMP/relay" "$here/floor/relay.cpp" -luring >"$BENCH_TMP/relay-build.log" 2>&1 \
+      || { log "  the bare relay does not build: $(head -c 300 "$BENCH_TMP/relay-build.log")"; return 1; }
+  fi
+  port=$(free_port)
+  (ulimit -n "$NOFILE"; exec "$BENCH_TMP/relay" "$kind" "$port" "$PG_PORT") >"$dir/stderr.log" 2>&1 &
+  TWAIT[$name]=$!
+  TPID[$name]=$!
+  TPORT[$name]=$port
+  for _ in $(seq 1 50); do
+    port_open "$port" && kill -0 "${TPID[$name]}" 2>/dev/null && { check_login "$name"; return 0; }
+    kill -0 "${TPID[$name]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "  $name did not start: $(head -c 300 "$dir/stderr.log")"
+  stop_target "$name"
+  return 1
 }
 
 wait_listening() { # name port logfile

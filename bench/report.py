@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 
-TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w2"]
+TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w2", "relay-epoll", "relay-uring"]
 
 
 def percentile(sorted_values, q):
@@ -128,7 +128,8 @@ def proxies(targets):
 
 
 def throughput_section(d, wl, title, per_what="tx", note=""):
-    """Tables per variant: rows = clients; TPS per target, proxy CPU µs per tx, pgweir*/PgBouncer ratios."""
+    """Tables per variant: rows = clients; TPS per target, proxy CPU µs per tx, pgweir*/PgBouncer ratios (and the
+    bare relays' of workload h)."""
     keys = d.keys(wl)
     if not keys:
         return ""
@@ -138,7 +139,7 @@ def throughput_section(d, wl, title, per_what="tx", note=""):
     for variant in sorted({k[1] for k in keys}, key=variant_order):
         vkeys = [k for k in keys if k[1] == variant]
         targets = sorted({k[3] for k in vkeys}, key=order)
-        pw = [t for t in targets if t.startswith("pgweir")]
+        pw = [t for t in targets if t.startswith(("pgweir", "relay"))]
         header = ["clients"] + ["%s TPS" % t for t in targets]
         header += ["%s/pgbouncer TPS" % t for t in pw if "pgbouncer" in targets]
         header += ["%s CPU µs/%s" % (t, per_what) for t in proxies(targets)]
@@ -333,6 +334,13 @@ def report(directory):
                       "handshake included). Proxy to PostgreSQL stays plaintext."))
     parts.append(stream_section(d))
     with_plots(throughput_section(d, "g", "g. pgweir worker threads (pgbench -S; pgweir with workers = 1 and 2, PgBouncer alongside)"), "g")
+    with_plots(throughput_section(d, "h", "h. The floor: bare relays beside PgBouncer and pgweir (one worker)",
+               note="`relay-epoll` and `relay-uring` (bench/floor/relay.cpp) pair each client with a connection of "
+                    "its own to PostgreSQL and copy bytes, nothing else: the least a proxy can spend per transaction "
+                    "with epoll (recv, send, epoll_wait) and with io_uring (one ring, DEFER_TASKRUN, sends and recvs "
+                    "submitted together with the wait). They are not poolers: each of their runs logs in new "
+                    "backends, which start cold (fewer TPS in the first seconds), so their figures are, if anything, "
+                    "too high."), "h")
     parts.append(syscall_section(d))
     text = "\n".join(p for p in parts if p is not None).rstrip() + "\n"
     with open(os.path.join(directory, "report.md"), "w") as f:

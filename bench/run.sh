@@ -2,13 +2,14 @@
 # Side-by-side benchmark: PostgreSQL direct / PgBouncer / pgweir, all in front of one throwaway PostgreSQL 15.
 # See bench/README.md for what each number means.
 #
-# Usage: bench/run.sh [--smoke] [--reps N] [--duration SECONDS] [--only a,b,c,d,e,f,g,s] [--out DIR]
+# Usage: bench/run.sh [--smoke] [--reps N] [--duration SECONDS] [--only a,b,c,d,e,f,g,h,s] [--out DIR]
 #   --smoke     tiny version for CI (1 repetition, 1 s runs, 10 clients, no 10k idle clients), ~90 s
 #   --only      workloads to run (default all): a throughput, b latency, c idle memory, d connect rate,
-#               e TLS, f result streaming, g pgweir workers, s syscalls (strace)
+#               e TLS, f result streaming, g pgweir workers, h the floor (bare relays), s syscalls (strace)
 # Env: PGWEIR=path   use this pgweir binary instead of building a Release one in build-bench/
 #      CLIENTS="1 10 100 1000" MODES="simple extended prepared" TLS_CLIENTS="10 100" IDLE_COUNTS="1000 10000"
-#      STREAM_ROWS="10000 1000000" G_CLIENTS=… G_MODES="simple extended" RATE=2000 SCALE=10 STRACE_TX=2000
+#      STREAM_ROWS="10000 1000000" G_CLIENTS=… G_MODES="simple extended" H_CLIENTS="1 10" H_MODES="simple extended"
+#      RATE=2000 SCALE=10 STRACE_TX=2000
 #      BUSY_SETTLE=4 (seconds between the busy clients' query and the RSS reading in c)
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
@@ -23,7 +24,7 @@ root=$(cd "$here/.." && pwd)
 source "$here/lib.sh"
 
 smoke=0
-only=a,b,c,d,e,f,g,s
+only=a,b,c,d,e,f,g,h,s
 out=
 opt_reps= opt_duration=
 while (($#)); do
@@ -33,7 +34,7 @@ while (($#)); do
     --duration) opt_duration=$2; shift ;;
     --only) only=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "$0: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -42,14 +43,14 @@ done
 if ((smoke)); then
   : "${REPS:=1}" "${DURATION:=1}" "${CLIENTS:=10}" "${MODES:=simple extended prepared}" "${TLS_CLIENTS:=10}"
   : "${IDLE_COUNTS:=1000}" "${STREAM_ROWS:=10000 1000000}" "${G_CLIENTS:=10}" "${G_MODES:=simple}"
-  : "${SCALE:=1}" "${STRACE_TX:=1000}" "${SETTLE:=0.2}"
+  : "${SCALE:=1}" "${STRACE_TX:=1000}" "${SETTLE:=0.2}" "${H_MODES:=simple}" "${H_CLIENTS:=10}"
 else
   : "${REPS:=3}" "${DURATION:=10}" "${CLIENTS:=1 10 100 1000}" "${MODES:=simple extended prepared}"
   : "${TLS_CLIENTS:=10 100}" "${IDLE_COUNTS:=1000 10000}" "${STREAM_ROWS:=10000 1000000}"
-  : "${G_MODES:=simple extended}" "${SCALE:=10}" "${STRACE_TX:=2000}" "${SETTLE:=1}"
+  : "${G_MODES:=simple extended}" "${SCALE:=10}" "${STRACE_TX:=2000}" "${SETTLE:=1}" "${H_MODES:=simple extended}"
   : "${G_CLIENTS:=$CLIENTS}"
 fi
-: "${RATE:=2000}"
+: "${RATE:=2000}" "${H_CLIENTS:=1 10}"
 # (c) busy variant: seconds between the clients' one query and the RSS reading (pgweir parks clients idle for
 # server.client_park_after, 2 s by default).
 : "${BUSY_SETTLE:=4}"
@@ -70,6 +71,10 @@ for pair in pgbench:postgresql-15 pgbouncer:pgbouncer python3:python3 openssl:op
   [[ "$cmd" == cmake || "$cmd" == ninja ]] && [[ -n "${PGWEIR:-}" ]] && continue
   command -v "$cmd" >/dev/null || need_pkgs+=("$pkg")
 done
+if want h; then
+  command -v g++ >/dev/null || need_pkgs+=(g++)
+  [[ -f /usr/include/liburing.h ]] || need_pkgs+=(liburing-dev)
+fi
 if ((${#need_pkgs[@]})); then
   log "installing: ${need_pkgs[*]}"
   sudo=()
@@ -358,6 +363,20 @@ if want g; then
   start_pgweir pgweir-w2 scram-sha-256 disable 2
   warm_servers pgbouncer pgweir-w1 pgweir-w2
   matrix g "$G_MODES" "$G_CLIENTS" "pgbouncer pgweir-w1 pgweir-w2" args_select
+  stop_proxies
+fi
+
+if want h; then
+  log "== h. the floor: bare relays (epoll, io_uring) beside PgBouncer and pgweir (one worker): modes [$H_MODES], clients [$H_CLIENTS]"
+  stop_proxies
+  start_pgbouncer pgbouncer scram-sha-256 disable
+  start_pgweir pgweir-w1 scram-sha-256 disable 1
+  warm_servers pgbouncer pgweir-w1
+  h_targets="pgbouncer pgweir-w1"
+  for kind in epoll uring; do
+    if start_relay "relay-$kind" "$kind"; then h_targets+=" relay-$kind"; fi
+  done
+  matrix h "$H_MODES" "$H_CLIENTS" "$h_targets" args_select
   stop_proxies
 fi
 
