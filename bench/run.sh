@@ -367,13 +367,13 @@ if want g; then
 fi
 
 if want h; then
-  log "== h. the floor: bare relays (epoll, io_uring) beside PgBouncer and pgweir (one worker): modes [$H_MODES], clients [$H_CLIENTS]"
+  log "== h. the floor: bare relays (epoll, io_uring, io_uring woken through epoll) beside PgBouncer and pgweir (one worker): modes [$H_MODES], clients [$H_CLIENTS]"
   stop_proxies
   start_pgbouncer pgbouncer scram-sha-256 disable
   start_pgweir pgweir-w1 scram-sha-256 disable 1
   warm_servers pgbouncer pgweir-w1
   h_targets="pgbouncer pgweir-w1"
-  for kind in epoll uring; do
+  for kind in epoll uring hybrid; do
     if start_relay "relay-$kind" "$kind"; then h_targets+=" relay-$kind"; fi
   done
   matrix h "$H_MODES" "$H_CLIENTS" "$h_targets" args_select

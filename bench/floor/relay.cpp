@@ -10,13 +10,18 @@
 //           run only when the thread asks for them). A completed recv queues a send to the peer linked to the
 //           next recv on the same socket (the send's success posts no completion); every SQE prepared in one
 //           wake-up is submitted by the io_uring_enter that also waits for the next completions.
+//   hybrid  uring's ring and operations, but the thread sleeps in epoll_wait, on an eventfd registered with the
+//           ring: what an io_uring data path inside an epoll event loop (Asio's) would cost. Per wake-up, one
+//           epoll_wait, then io_uring_enter calls that run the completions and submit what they queued, until one
+//           finds nothing more.
 //
-// Usage: relay epoll|uring LISTEN_PORT TARGET_PORT      (127.0.0.1 on both sides; runs until killed)
+// Usage: relay epoll|uring|hybrid LISTEN_PORT TARGET_PORT      (127.0.0.1 on both sides; runs until killed)
 #include <arpa/inet.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -202,70 +207,105 @@ void arm_accept(io_uring& ring, int listener) {
   io_uring_sqe_set_data64(sqe, tag(k_accept, listener));
 }
 
-int run_uring(int listener, int target) {
-  io_uring ring;
+void init_ring(io_uring& ring) {
   io_uring_params params{};
   params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   if (int rc = io_uring_queue_init_params(4096, &ring, &params); rc < 0) fail("io_uring_queue_init_params", -rc);
+}
+
+// Handles the completions posted so far and queues what they call for; returns how many there were.
+unsigned complete(io_uring& ring, Sides& sides, int listener, int target) {
+  io_uring_cqe* cqe = nullptr;
+  unsigned head = 0, seen = 0;
+  io_uring_for_each_cqe(&ring, head, cqe) {
+    ++seen;
+    auto data = io_uring_cqe_get_data64(cqe);
+    int fd = static_cast<int>(data >> 8);
+    int res = cqe->res;
+    switch (static_cast<Op>(data & 0xff)) {
+      case k_accept: {
+        arm_accept(ring, listener);
+        if (res < 0) break;
+        int s = connect_target(target);
+        if (s < 0) {
+          ::close(res);
+          break;
+        }
+        no_delay(res);
+        sides.pair(res, s);
+        arm_recv(ring, sides[res]);
+        arm_recv(ring, sides[s]);
+        break;
+      }
+      case k_recv: {
+        auto& side = sides[fd];
+        if (!side.open || res <= 0) {
+          sides.shut(fd);
+          sides.close_shut(fd);
+          break;
+        }
+        // The send to the peer, then (once it has gone) the next recv into the same buffer.
+        io_uring_sqe* send = next_sqe(ring);
+        io_uring_prep_send(send, side.peer, side.buffer.get(), static_cast<std::size_t>(res), MSG_NOSIGNAL | MSG_WAITALL);
+        send->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+        io_uring_sqe_set_data64(send, tag(k_send, fd));
+        arm_recv(ring, side);
+        break;
+      }
+      case k_send:  // only a failed send posts a completion; its linked recv is cancelled, and closes the side
+        sides.shut(fd);
+        break;
+    }
+  }
+  io_uring_cq_advance(&ring, seen);
+  return seen;
+}
+
+int run_uring(int listener, int target) {
+  io_uring ring;
+  init_ring(ring);
   Sides sides;
   arm_accept(ring, listener);
   for (;;) {
     int rc = io_uring_submit_and_wait(&ring, 1);
     if (rc < 0 && rc != -EINTR && rc != -ETIME) fail("io_uring_submit_and_wait", -rc);
-    io_uring_cqe* cqe = nullptr;
-    unsigned head = 0, seen = 0;
-    io_uring_for_each_cqe(&ring, head, cqe) {
-      ++seen;
-      auto data = io_uring_cqe_get_data64(cqe);
-      int fd = static_cast<int>(data >> 8);
-      int res = cqe->res;
-      switch (static_cast<Op>(data & 0xff)) {
-        case k_accept: {
-          arm_accept(ring, listener);
-          if (res < 0) break;
-          int s = connect_target(target);
-          if (s < 0) {
-            ::close(res);
-            break;
-          }
-          no_delay(res);
-          sides.pair(res, s);
-          arm_recv(ring, sides[res]);
-          arm_recv(ring, sides[s]);
-          break;
-        }
-        case k_recv: {
-          auto& side = sides[fd];
-          if (!side.open || res <= 0) {
-            sides.shut(fd);
-            sides.close_shut(fd);
-            break;
-          }
-          // The send to the peer, then (once it has gone) the next recv into the same buffer.
-          io_uring_sqe* send = next_sqe(ring);
-          io_uring_prep_send(send, side.peer, side.buffer.get(), static_cast<std::size_t>(res), MSG_NOSIGNAL | MSG_WAITALL);
-          send->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
-          io_uring_sqe_set_data64(send, tag(k_send, fd));
-          arm_recv(ring, side);
-          break;
-        }
-        case k_send:  // only a failed send posts a completion; its linked recv is cancelled, and closes the side
-          sides.shut(fd);
-          break;
-      }
+    complete(ring, sides, listener, target);
+  }
+}
+
+int run_hybrid(int listener, int target) {
+  io_uring ring;
+  init_ring(ring);
+  int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (int rc = io_uring_register_eventfd(&ring, efd); rc < 0) fail("io_uring_register_eventfd", -rc);
+  int ep = ::epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{EPOLLIN | EPOLLET, {.fd = efd}};  // edge-triggered: each signal wakes, the counter is never read
+  ::epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+  Sides sides;
+  arm_accept(ring, listener);
+  io_uring_submit(&ring);
+  epoll_event events[4];
+  for (;;) {
+    int n = ::epoll_wait(ep, events, 4, -1);
+    if (n < 0 && errno != EINTR) fail("epoll_wait", errno);
+    for (;;) {
+      int rc = io_uring_submit_and_get_events(&ring);
+      if (rc < 0 && rc != -EINTR) fail("io_uring_submit_and_get_events", -rc);
+      if (complete(ring, sides, listener, target) == 0) break;
     }
-    io_uring_cq_advance(&ring, seen);
   }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4 || (std::string_view(argv[1]) != "epoll" && std::string_view(argv[1]) != "uring")) {
-    std::fprintf(stderr, "usage: relay epoll|uring LISTEN_PORT TARGET_PORT\n");
+  std::string_view mode = argc == 4 ? argv[1] : "";
+  if (mode != "epoll" && mode != "uring" && mode != "hybrid") {
+    std::fprintf(stderr, "usage: relay epoll|uring|hybrid LISTEN_PORT TARGET_PORT\n");
     return 2;
   }
   int listener = listen_on(std::atoi(argv[2]));
   int target = std::atoi(argv[3]);
-  return std::string_view(argv[1]) == "epoll" ? run_epoll(listener, target) : run_uring(listener, target);
+  if (mode == "epoll") return run_epoll(listener, target);
+  return mode == "uring" ? run_uring(listener, target) : run_hybrid(listener, target);
 }
