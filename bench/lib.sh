@@ -219,17 +219,20 @@ TOML
   check_login "$name"
 }
 
-# start_relay NAME epoll|uring: a bare relay (bench/floor/relay.cpp) to PostgreSQL, built on first use. Returns 1
-# (and logs why) when it cannot be built or does not start, e.g. where io_uring is not available.
+# start_relay NAME epoll|uring|hybrid: a bare relay (bench/floor/relay.cpp) to PostgreSQL, built on first use. Its
+# backends log in as bench over TCP, as the proxies' do. Returns 1 (and logs why) when it cannot be built or does
+# not start, e.g. where io_uring is not available.
 start_relay() {
   local name=$1 kind=$2 dir=$BENCH_TMP/$1 port
   mkdir -p "$dir"
   if [[ ! -x "$BENCH_TMP/relay" ]]; then
-    g++ -std=c++20 -O2 -o "$BENCH_TMP/relay" "$here/floor/relay.cpp" -luring >"$BENCH_TMP/relay-build.log" 2>&1 \
+    g++ -std=c++20 -O2 -I/usr/include/postgresql -o "$BENCH_TMP/relay" "$here/floor/relay.cpp" -luring -lpq \
+      >"$BENCH_TMP/relay-build.log" 2>&1 \
       || { log "  the bare relay does not build: $(head -c 300 "$BENCH_TMP/relay-build.log")"; return 1; }
   fi
   port=$(free_port)
-  (ulimit -n "$NOFILE"; exec "$BENCH_TMP/relay" "$kind" "$port" "$PG_PORT") >"$dir/stderr.log" 2>&1 &
+  (ulimit -n "$NOFILE"; exec "$BENCH_TMP/relay" "$kind" "$port" \
+    "host=127.0.0.1 port=$PG_PORT dbname=bench user=bench password=bench sslmode=disable") >"$dir/stderr.log" 2>&1 &
   TWAIT[$name]=$!
   TPID[$name]=$!
   TPORT[$name]=$port

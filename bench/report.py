@@ -335,13 +335,12 @@ def report(directory):
     parts.append(stream_section(d))
     with_plots(throughput_section(d, "g", "g. pgweir worker threads (pgbench -S; pgweir with workers = 1 and 2, PgBouncer alongside)"), "g")
     with_plots(throughput_section(d, "h", "h. The floor: bare relays beside PgBouncer and pgweir (one worker)",
-               note="`relay-epoll`, `relay-uring` and `relay-hybrid` (bench/floor/relay.cpp) pair each client with "
-                    "a connection of its own to PostgreSQL and copy bytes, nothing else: the least a proxy can spend "
-                    "per transaction with epoll (recv, send, epoll_wait), with io_uring (one ring, DEFER_TASKRUN, "
-                    "sends and recvs submitted together with the wait), and with that io_uring woken through "
-                    "epoll_wait (as inside an epoll event loop). They are not poolers: each of their runs logs in new "
-                    "backends, which start cold (fewer TPS in the first seconds), so their figures are, if anything, "
-                    "too high."), "h")
+               note="`relay-epoll`, `relay-uring` and `relay-hybrid` (bench/floor/relay.cpp) are session poolers "
+                    "reduced to copying bytes: each client gets a warm backend of its own while it stays, and nothing "
+                    "of the protocol but the login is looked at. They show the least a proxy can spend per "
+                    "transaction with epoll (recv, send, epoll_wait), with io_uring (one ring, DEFER_TASKRUN, sends "
+                    "and recvs submitted together with the wait), and with that io_uring woken through epoll_wait "
+                    "(as inside an epoll event loop)."), "h")
     parts.append(syscall_section(d))
     text = "\n".join(p for p in parts if p is not None).rstrip() + "\n"
     with open(os.path.join(directory, "report.md"), "w") as f:

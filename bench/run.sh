@@ -74,6 +74,7 @@ done
 if want h; then
   command -v g++ >/dev/null || need_pkgs+=(g++)
   [[ -f /usr/include/liburing.h ]] || need_pkgs+=(liburing-dev)
+  [[ -f /usr/include/postgresql/libpq-fe.h ]] || need_pkgs+=(libpq-dev)
 fi
 if ((${#need_pkgs[@]})); then
   log "installing: ${need_pkgs[*]}"
@@ -371,11 +372,12 @@ if want h; then
   stop_proxies
   start_pgbouncer pgbouncer scram-sha-256 disable
   start_pgweir pgweir-w1 scram-sha-256 disable 1
-  warm_servers pgbouncer pgweir-w1
   h_targets="pgbouncer pgweir-w1"
   for kind in epoll uring hybrid; do
     if start_relay "relay-$kind" "$kind"; then h_targets+=" relay-$kind"; fi
   done
+  # shellcheck disable=SC2086
+  warm_servers $h_targets
   matrix h "$H_MODES" "$H_CLIENTS" "$h_targets" args_select
   stop_proxies
 fi

@@ -1,11 +1,14 @@
-// A bare TCP relay for measuring the kernel's floor under a proxy (bench/floor.sh). Not part of pgweir.
+// A bare relay for measuring the floor under a proxy (bench/run.sh, workload h). Not part of pgweir.
 //
-// Each accepted client gets its own connection to the target (session pairing, no pooling, no protocol): bytes
-// read on one side are written to the other. What is left is the least any proxy on this machine can spend per
-// transaction with a given event mechanism:
+// A session pooler reduced to what the kernel has to do. Each client is paired with one PostgreSQL backend for as
+// long as it stays, and bytes are copied both ways, unparsed. A backend outlives its client and waits for the next
+// one, so the backends stay warm from run to run as a pooler's do. The login is the only protocol spoken: the relay
+// answers a client's startup packet itself (as a trust login, with the parameters of the backend it gets), and a
+// client's Terminate is not forwarded. What is left is the least a proxy on this machine can spend per transaction
+// with a given event mechanism:
 //
-//   epoll   level-triggered epoll_wait, one recv per readable socket, one send to its peer (the shape of an
-//           libevent proxy: recv, send and epoll_wait per message);
+//   epoll   level-triggered epoll_wait, one recv per readable socket, one send to its peer (what an epoll proxy
+//           does per message);
 //   uring   io_uring, one ring on the one thread, created with SINGLE_ISSUER | DEFER_TASKRUN (so completions are
 //           run only when the thread asks for them). A completed recv queues a send to the peer linked to the
 //           next recv on the same socket (the send's success posts no completion); every SQE prepared in one
@@ -15,8 +18,12 @@
 //           epoll_wait, then io_uring_enter calls that run the completions and submit what they queued, until one
 //           finds nothing more.
 //
-// Usage: relay epoll|uring|hybrid LISTEN_PORT TARGET_PORT      (127.0.0.1 on both sides; runs until killed)
+// Usage: relay epoll|uring|hybrid LISTEN_PORT CONNINFO
+//   Listens on 127.0.0.1:LISTEN_PORT, logs in its backends with libpq's CONNINFO, runs until killed. Every client
+//   is let in: the relay is for a benchmark on the loopback, not for use.
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
 #include <liburing.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -25,11 +32,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -42,19 +52,14 @@ constexpr std::size_t k_buffer = 64 * 1024;
   std::exit(1);
 }
 
-sockaddr_in loopback(int port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
 int listen_on(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  auto a = loopback(port);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) fail("bind", errno);
   if (::listen(fd, 4096) != 0) fail("listen", errno);
   return fd;
@@ -65,74 +70,6 @@ void no_delay(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-// The target side, connected before the client's first byte is read (a blocking connect: set-up is not measured).
-int connect_target(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  auto a = loopback(port);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  no_delay(fd);
-  return fd;
-}
-
-struct Side {
-  int fd = -1;
-  int peer = -1;
-  bool open = false;  // uring: false once shut down, closed when its last recv completes
-  std::unique_ptr<char[]> buffer;
-};
-
-// Sides indexed by descriptor.
-class Sides {
- public:
-  Side& operator[](int fd) {
-    if (static_cast<std::size_t>(fd) >= sides_.size()) sides_.resize(static_cast<std::size_t>(fd) + 1);
-    return sides_[static_cast<std::size_t>(fd)];
-  }
-  void pair(int a, int b) {
-    for (auto [x, y] : {std::pair{a, b}, std::pair{b, a}}) {
-      auto& s = (*this)[x];
-      s.fd = x;
-      s.peer = y;
-      s.open = true;
-      if (!s.buffer) s.buffer = std::make_unique<char[]>(k_buffer);
-    }
-  }
-  void unpair(int fd) {
-    auto& s = (*this)[fd];
-    if (s.fd < 0) return;
-    int peer = s.peer;
-    s.fd = s.peer = -1;
-    (*this)[peer].fd = (*this)[peer].peer = -1;
-    ::close(fd);
-    ::close(peer);
-  }
-  // io_uring: a side with a recv in flight cannot be closed yet (a new connection could take its number before
-  // that recv's completion arrives). Both are shut down, which ends the recvs; each is closed on its completion.
-  void shut(int fd) {
-    auto& s = (*this)[fd];
-    for (int x : {fd, s.peer}) {
-      if (x < 0) continue;
-      auto& side = (*this)[x];
-      if (!side.open) continue;
-      side.open = false;
-      ::shutdown(x, SHUT_RDWR);
-    }
-  }
-  void close_shut(int fd) {
-    auto& s = (*this)[fd];
-    if (s.peer >= 0 && (*this)[s.peer].peer == fd) (*this)[s.peer].peer = -1;  // its number may be reused now
-    s.fd = s.peer = -1;
-    ::close(fd);
-  }
-
- private:
-  std::vector<Side> sides_;
-};
-
-// Writes all of it; a loopback peer with room takes it at once, and a full one is waited for.
 bool send_all(int fd, const char* p, std::size_t n) {
   while (n > 0) {
     ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
@@ -144,11 +81,176 @@ bool send_all(int fd, const char* p, std::size_t n) {
   return true;
 }
 
-int run_epoll(int listener, int target) {
-  Sides sides;
+bool recv_all(int fd, char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+std::uint32_t be32(const char* p) {
+  std::uint32_t v;
+  std::memcpy(&v, p, 4);
+  return ntohl(v);
+}
+
+void put32(std::string& out, std::uint32_t v) {
+  v = htonl(v);
+  out.append(reinterpret_cast<const char*>(&v), 4);
+}
+
+// The client's Terminate, sent by itself as libpq does: the backend is kept instead.
+bool is_terminate(const char* p, std::size_t n) { return n == 5 && std::memcmp(p, "X\0\0\0\4", 5) == 0; }
+
+struct Side {
+  int fd = -1;
+  int peer = -1;            // a backend's while it waits for a client: -1
+  bool open = false;        // uring: false once shut down, then closed when its recv completes
+  bool armed = false;       // uring: a recv is in flight (a backend's stays armed while it waits)
+  PGconn* conn = nullptr;   // a backend's libpq connection, which logged it in and owns its fd
+  std::unique_ptr<char[]> buffer;
+};
+
+class Relay {
+ public:
+  explicit Relay(std::string conninfo) : conninfo_(std::move(conninfo)) {}
+
+  Side& operator[](int fd) {
+    if (static_cast<std::size_t>(fd) >= sides_.size()) sides_.resize(static_cast<std::size_t>(fd) + 1);
+    return sides_[static_cast<std::size_t>(fd)];
+  }
+
+  // A client just accepted, logged in here (blocking: logins are not what is measured) and paired with a backend,
+  // one waiting or a new one. Returns the backend's fd, or -1 when the client was turned away (and closed).
+  int admit(int client) {
+    if (!read_startup(client)) {
+      ::close(client);
+      return -1;
+    }
+    int backend = take_backend();
+    if (backend < 0) {
+      ::close(client);
+      return -1;
+    }
+    std::string reply;
+    reply += 'R';
+    put32(reply, 8);
+    put32(reply, 0);  // AuthenticationOk
+    for (const char* name : {"server_version", "server_encoding", "client_encoding", "application_name",
+                             "default_transaction_read_only", "in_hot_standby", "is_superuser",
+                             "session_authorization", "DateStyle", "IntervalStyle", "TimeZone", "integer_datetimes",
+                             "standard_conforming_strings"}) {
+      const char* value = PQparameterStatus((*this)[backend].conn, name);
+      if (value == nullptr) continue;
+      reply += 'S';
+      put32(reply, static_cast<std::uint32_t>(4 + std::strlen(name) + 1 + std::strlen(value) + 1));
+      reply.append(name).append(1, '\0').append(value).append(1, '\0');
+    }
+    reply += 'K';
+    put32(reply, 12);
+    put32(reply, static_cast<std::uint32_t>(PQbackendPID((*this)[backend].conn)));
+    put32(reply, 0);
+    reply += 'Z';
+    put32(reply, 5);
+    reply += 'I';
+    if (!send_all(client, reply.data(), reply.size())) {
+      ::close(client);
+      idle_.push_back(backend);
+      return -1;
+    }
+    no_delay(client);
+    auto& c = (*this)[client];
+    c.fd = client;
+    c.peer = backend;
+    c.open = true;
+    c.armed = false;
+    if (!c.buffer) c.buffer = std::make_unique<char[]>(k_buffer);
+    (*this)[backend].peer = client;
+    return backend;
+  }
+
+  // The client has gone (Terminate, end of file, an error): it is closed, and its backend waits for the next one.
+  // uring: only once nothing is in flight on the client.
+  void release(int client) {
+    auto& c = (*this)[client];
+    int backend = c.peer;
+    c = Side{-1, -1, false, false, nullptr, std::move(c.buffer)};
+    ::close(client);
+    if (backend < 0) return;
+    auto& b = (*this)[backend];
+    if (b.peer == client) b.peer = -1;
+    if (b.open) idle_.push_back(backend);
+  }
+
+  // A backend that failed, or spoke while it waited: logged out and closed. uring: only once nothing is in flight on
+  // it (its recv has completed).
+  void drop_backend(int backend) {
+    auto& b = (*this)[backend];
+    idle_.erase(std::remove(idle_.begin(), idle_.end(), backend), idle_.end());
+    if (b.peer >= 0 && (*this)[b.peer].peer == backend) (*this)[b.peer].peer = -1;
+    PQfinish(b.conn);
+    b = Side{-1, -1, false, false, nullptr, std::move(b.buffer)};
+  }
+
+ private:
+  // Reads the startup packet, declining SSL and GSS encryption first. False for anything else (a cancel request).
+  static bool read_startup(int client) {
+    for (;;) {
+      char head[8];
+      if (!recv_all(client, head, 8)) return false;
+      std::uint32_t length = be32(head), code = be32(head + 4);
+      if (length < 8 || length > 10000) return false;
+      std::string rest(length - 8, '\0');
+      if (!recv_all(client, rest.data(), rest.size())) return false;
+      if (code == 80877103 || code == 80877104) {  // SSLRequest, GSSENCRequest
+        if (!send_all(client, "N", 1)) return false;
+        continue;
+      }
+      return code == 196608;  // protocol 3.0
+    }
+  }
+
+  int take_backend() {
+    while (!idle_.empty()) {
+      int fd = idle_.back();
+      idle_.pop_back();
+      if ((*this)[fd].open) return fd;
+    }
+    PGconn* conn = PQconnectdb(conninfo_.c_str());
+    if (PQstatus(conn) != CONNECTION_OK) {
+      std::fprintf(stderr, "relay: backend login failed: %s", PQerrorMessage(conn));
+      PQfinish(conn);
+      return -1;
+    }
+    int fd = PQsocket(conn);
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // libpq left it non-blocking
+    no_delay(fd);
+    auto& b = (*this)[fd];
+    b.fd = fd;
+    b.peer = -1;
+    b.open = true;
+    b.armed = false;
+    b.conn = conn;
+    if (!b.buffer) b.buffer = std::make_unique<char[]>(k_buffer);
+    return fd;
+  }
+
+  std::string conninfo_;
+  std::vector<Side> sides_;
+  std::vector<int> idle_;  // backends waiting for a client, most recently used last
+};
+
+int run_epoll(int listener, Relay& relay) {
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  epoll_event ev{EPOLLIN, {.fd = listener}};
-  ::epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
+  auto watch = [ep](int fd) {
+    epoll_event e{EPOLLIN, {.fd = fd}};
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+  };
+  watch(listener);
   epoll_event events[256];
   for (;;) {
     int n = ::epoll_wait(ep, events, 256, -1);
@@ -159,24 +261,35 @@ int run_epoll(int listener, int target) {
       if (fd == listener) {
         int c = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (c < 0) continue;
-        int s = connect_target(target);
-        if (s < 0) {
-          ::close(c);
-          continue;
-        }
-        no_delay(c);
-        sides.pair(c, s);
-        for (int x : {c, s}) {
-          epoll_event e{EPOLLIN, {.fd = x}};
-          ::epoll_ctl(ep, EPOLL_CTL_ADD, x, &e);
+        int b = relay.admit(c);
+        if (b < 0) continue;
+        watch(c);
+        if (!relay[b].armed) {
+          watch(b);
+          relay[b].armed = true;
         }
         continue;
       }
-      auto& side = sides[fd];
-      if (side.fd < 0) continue;
-      ssize_t r = ::recv(fd, side.buffer.get(), k_buffer, 0);
+      auto& side = relay[fd];
+      if (side.fd < 0) continue;  // closed earlier in this batch
+      bool backend = side.conn != nullptr;
+      if (backend && side.peer < 0) {  // spoke, or closed, while waiting for a client
+        relay.drop_backend(fd);
+        continue;
+      }
+      // MSG_DONTWAIT: an event of this batch may name a descriptor closed and reused since (a new client's).
+      ssize_t r = ::recv(fd, side.buffer.get(), k_buffer, MSG_DONTWAIT);
       if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (r <= 0 || !send_all(side.peer, side.buffer.get(), static_cast<std::size_t>(r))) sides.unpair(fd);
+      if (!backend && (r <= 0 || is_terminate(side.buffer.get(), static_cast<std::size_t>(r)))) {
+        relay.release(fd);
+        continue;
+      }
+      if (r > 0 && send_all(side.peer, side.buffer.get(), static_cast<std::size_t>(r))) continue;
+      // A backend that failed, or a write that did: the pair ends, and the backend with it (it may be mid-result).
+      int client = backend ? side.peer : fd;
+      int b = backend ? fd : side.peer;
+      relay.release(client);
+      relay.drop_backend(b);
     }
   }
 }
@@ -199,6 +312,7 @@ void arm_recv(io_uring& ring, Side& side, unsigned flags = 0) {
   io_uring_prep_recv(sqe, side.fd, side.buffer.get(), k_buffer, 0);
   sqe->flags |= flags;
   io_uring_sqe_set_data64(sqe, tag(k_recv, side.fd));
+  side.armed = true;
 }
 
 void arm_accept(io_uring& ring, int listener) {
@@ -213,8 +327,26 @@ void init_ring(io_uring& ring) {
   if (int rc = io_uring_queue_init_params(4096, &ring, &params); rc < 0) fail("io_uring_queue_init_params", -rc);
 }
 
+// Ends a pair from the uring side: each side still armed is shut down (its recv then completes, and the side is
+// released or dropped there); a side with nothing in flight is released or dropped now.
+void end_pair(Relay& relay, int fd) {
+  int peer = relay[fd].peer;
+  for (int x : {fd, peer}) {
+    if (x < 0) continue;
+    auto& side = relay[x];
+    if (side.armed) {
+      if (side.open) ::shutdown(x, SHUT_RDWR);
+      side.open = false;
+    } else if (side.conn != nullptr) {
+      relay.drop_backend(x);
+    } else {
+      relay.release(x);
+    }
+  }
+}
+
 // Handles the completions posted so far and queues what they call for; returns how many there were.
-unsigned complete(io_uring& ring, Sides& sides, int listener, int target) {
+unsigned complete(io_uring& ring, Relay& relay, int listener) {
   io_uring_cqe* cqe = nullptr;
   unsigned head = 0, seen = 0;
   io_uring_for_each_cqe(&ring, head, cqe) {
@@ -225,23 +357,22 @@ unsigned complete(io_uring& ring, Sides& sides, int listener, int target) {
     switch (static_cast<Op>(data & 0xff)) {
       case k_accept: {
         arm_accept(ring, listener);
-        if (res < 0) break;
-        int s = connect_target(target);
-        if (s < 0) {
-          ::close(res);
-          break;
-        }
-        no_delay(res);
-        sides.pair(res, s);
-        arm_recv(ring, sides[res]);
-        arm_recv(ring, sides[s]);
+        int b = res < 0 ? -1 : relay.admit(res);
+        if (b < 0) break;
+        arm_recv(ring, relay[res]);
+        if (!relay[b].armed) arm_recv(ring, relay[b]);
         break;
       }
       case k_recv: {
-        auto& side = sides[fd];
-        if (!side.open || res <= 0) {
-          sides.shut(fd);
-          sides.close_shut(fd);
+        auto& side = relay[fd];
+        side.armed = false;
+        bool backend = side.conn != nullptr;
+        if (!side.open || res <= 0 || (backend && side.peer < 0)) {
+          end_pair(relay, fd);
+          break;
+        }
+        if (!backend && is_terminate(side.buffer.get(), static_cast<std::size_t>(res))) {
+          relay.release(fd);  // its backend's recv stays armed, for the next client
           break;
         }
         // The send to the peer, then (once it has gone) the next recv into the same buffer.
@@ -252,8 +383,7 @@ unsigned complete(io_uring& ring, Sides& sides, int listener, int target) {
         arm_recv(ring, side);
         break;
       }
-      case k_send:  // only a failed send posts a completion; its linked recv is cancelled, and closes the side
-        sides.shut(fd);
+      case k_send:  // only a failed send posts a completion; its linked recv is cancelled, and ends the pair
         break;
     }
   }
@@ -261,19 +391,18 @@ unsigned complete(io_uring& ring, Sides& sides, int listener, int target) {
   return seen;
 }
 
-int run_uring(int listener, int target) {
+int run_uring(int listener, Relay& relay) {
   io_uring ring;
   init_ring(ring);
-  Sides sides;
   arm_accept(ring, listener);
   for (;;) {
     int rc = io_uring_submit_and_wait(&ring, 1);
     if (rc < 0 && rc != -EINTR && rc != -ETIME) fail("io_uring_submit_and_wait", -rc);
-    complete(ring, sides, listener, target);
+    complete(ring, relay, listener);
   }
 }
 
-int run_hybrid(int listener, int target) {
+int run_hybrid(int listener, Relay& relay) {
   io_uring ring;
   init_ring(ring);
   int efd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -281,7 +410,6 @@ int run_hybrid(int listener, int target) {
   int ep = ::epoll_create1(EPOLL_CLOEXEC);
   epoll_event ev{EPOLLIN | EPOLLET, {.fd = efd}};  // edge-triggered: each signal wakes, the counter is never read
   ::epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
-  Sides sides;
   arm_accept(ring, listener);
   io_uring_submit(&ring);
   epoll_event events[4];
@@ -291,7 +419,7 @@ int run_hybrid(int listener, int target) {
     for (;;) {
       int rc = io_uring_submit_and_get_events(&ring);
       if (rc < 0 && rc != -EINTR) fail("io_uring_submit_and_get_events", -rc);
-      if (complete(ring, sides, listener, target) == 0) break;
+      if (complete(ring, relay, listener) == 0) break;
     }
   }
 }
@@ -301,11 +429,11 @@ int run_hybrid(int listener, int target) {
 int main(int argc, char** argv) {
   std::string_view mode = argc == 4 ? argv[1] : "";
   if (mode != "epoll" && mode != "uring" && mode != "hybrid") {
-    std::fprintf(stderr, "usage: relay epoll|uring|hybrid LISTEN_PORT TARGET_PORT\n");
+    std::fprintf(stderr, "usage: relay epoll|uring|hybrid LISTEN_PORT CONNINFO\n");
     return 2;
   }
   int listener = listen_on(std::atoi(argv[2]));
-  int target = std::atoi(argv[3]);
-  if (mode == "epoll") return run_epoll(listener, target);
-  return mode == "uring" ? run_uring(listener, target) : run_hybrid(listener, target);
+  Relay relay(argv[3]);
+  if (mode == "epoll") return run_epoll(listener, relay);
+  return mode == "uring" ? run_uring(listener, relay) : run_hybrid(listener, relay);
 }
