@@ -109,10 +109,12 @@ bool is_terminate(const char* p, std::size_t n) { return n == 5 && std::memcmp(p
 struct Side {
   int fd = -1;
   int peer = -1;            // a backend's while it waits for a client: -1
-  bool open = false;        // uring: false once shut down, then closed when its recv completes
-  bool armed = false;       // uring: a recv is in flight (a backend's stays armed while it waits)
+  bool open = false;        // false once shut down (uring: closed when its recv completes)
+  bool armed = false;       // uring: a recv is in flight (a backend's stays armed while it waits); epoll: watched
   PGconn* conn = nullptr;   // a backend's libpq connection, which logged it in and owns its fd
   std::unique_ptr<char[]> buffer;
+
+  void clear() { *this = Side{-1, -1, false, false, nullptr, std::move(buffer)}; }  // keeps the buffer for reuse
 };
 
 class Relay {
@@ -178,7 +180,7 @@ class Relay {
   void release(int client) {
     auto& c = (*this)[client];
     int backend = c.peer;
-    c = Side{-1, -1, false, false, nullptr, std::move(c.buffer)};
+    c.clear();
     ::close(client);
     if (backend < 0) return;
     auto& b = (*this)[backend];
@@ -193,7 +195,7 @@ class Relay {
     idle_.erase(std::remove(idle_.begin(), idle_.end(), backend), idle_.end());
     if (b.peer >= 0 && (*this)[b.peer].peer == backend) (*this)[b.peer].peer = -1;
     PQfinish(b.conn);
-    b = Side{-1, -1, false, false, nullptr, std::move(b.buffer)};
+    b.clear();
   }
 
  private:
