@@ -165,12 +165,7 @@ class Relay {
       return -1;
     }
     no_delay(client);
-    auto& c = (*this)[client];
-    c.fd = client;
-    c.peer = backend;
-    c.open = true;
-    c.armed = false;
-    if (!c.buffer) c.buffer = std::make_unique<char[]>(k_buffer);
+    open_side(client, backend, nullptr);
     (*this)[backend].peer = client;
     return backend;
   }
@@ -231,14 +226,14 @@ class Relay {
     int fd = PQsocket(conn);
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // libpq left it non-blocking
     no_delay(fd);
-    auto& b = (*this)[fd];
-    b.fd = fd;
-    b.peer = -1;
-    b.open = true;
-    b.armed = false;
-    b.conn = conn;
-    if (!b.buffer) b.buffer = std::make_unique<char[]>(k_buffer);
+    open_side(fd, -1, conn);
     return fd;
+  }
+
+  void open_side(int fd, int peer, PGconn* conn) {
+    auto& side = (*this)[fd];
+    std::unique_ptr<char[]> buffer = std::move(side.buffer);
+    side = Side{fd, peer, true, false, conn, buffer ? std::move(buffer) : std::make_unique<char[]>(k_buffer)};
   }
 
   std::string conninfo_;
@@ -289,9 +284,8 @@ int run_epoll(int listener, Relay& relay) {
       if (r > 0 && send_all(side.peer, side.buffer.get(), static_cast<std::size_t>(r))) continue;
       // A backend that failed, or a write that did: the pair ends, and the backend with it (it may be mid-result).
       int client = backend ? side.peer : fd;
-      int b = backend ? fd : side.peer;
+      relay.drop_backend(backend ? fd : side.peer);
       relay.release(client);
-      relay.drop_backend(b);
     }
   }
 }
