@@ -3,7 +3,7 @@
 
 PGWEIR_PACKAGES=(
   g++ cmake ninja-build pkg-config
-  libboost1.81-dev libssl-dev libpq-dev libtomlplusplus-dev doctest-dev
+  libboost1.81-dev libssl-dev libpq-dev libtomlplusplus-dev doctest-dev liburing-dev
   postgresql-15 postgresql-client-15
   openssl procps iproute2
   prometheus pgbouncer prometheus-pgbouncer-exporter

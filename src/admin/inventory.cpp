@@ -131,6 +131,7 @@ std::vector<ConfigEntry> describe_config(const config::Config& c) {
   add("server.listen", list_text(c.server.listen), list_text(d.server.listen), false);
   add("server.unix_socket_dir", c.server.unix_socket_dir, d.server.unix_socket_dir, false);
   add("server.workers", std::to_string(c.server.workers), std::to_string(d.server.workers), false);
+  add("server.io", std::string(to_string(c.server.io)), std::string(to_string(d.server.io)), false);
   add("server.worker_fill", std::to_string(c.server.worker_fill), std::to_string(d.server.worker_fill));
   add("server.max_client_connections", std::to_string(c.server.max_client_connections),
       std::to_string(d.server.max_client_connections));

@@ -277,15 +277,13 @@ Session::~Session() {
 void Session::on_shutdown() {
   shutdown_requested_ = true;
   // Wake a pump blocked on the client so it can see whether the session is idle.
-  boost::system::error_code ignored;
-  client_.socket().cancel(ignored);
+  client_.cancel();
 }
 
 void Session::on_kill() {
   killed_ = true;
-  boost::system::error_code ignored;
-  client_.socket().cancel(ignored);
-  if (lease_) lease_->transport().socket().cancel(ignored);
+  client_.cancel();
+  if (lease_) lease_->transport().cancel();
 }
 
 bool Session::server_clean() const {
@@ -435,6 +433,8 @@ net::Task<void> Session::detach() {
     }
   }
   bool clean = server_clean() && lease_->transaction_status() == 'I';
+  // A write still on its way through the loop's ring is finished before the server changes hands (or loops).
+  if (clean && lease_->transport().sending()) clean = !co_await lease_->transport().flush();
   if (clean && (mode_ == config::PoolMode::session || pinned_) && !release_requested_ &&
       !pool_settings_->reset_query.empty()) {
     auto timeout =
@@ -463,7 +463,8 @@ net::Task<void> Session::detach() {
 // and no reset query to run. Otherwise detach() does the rest.
 bool Session::detach_now() {
   detached();
-  if (!lease_ || cancel_target_->cancels_in_flight() > 0 || !server_clean() || lease_->transaction_status() != 'I')
+  if (!lease_ || cancel_target_->cancels_in_flight() > 0 || !server_clean() || lease_->transaction_status() != 'I' ||
+      lease_->transport().sending())
     return false;
   if ((mode_ == config::PoolMode::session || pinned_) && !release_requested_ && !pool_settings_->reset_query.empty())
     return false;
@@ -869,10 +870,9 @@ net::Task<void> Session::pump_server() {
     if (!released) break;
   }
   server_pumping_ = false;
-  boost::system::error_code ignored;
   if (client_pumping_) {
-    client_.socket().cancel(ignored);
-    if (lease_) lease_->transport().socket().cancel(ignored);
+    client_.cancel();
+    if (lease_) lease_->transport().cancel();
   } else {
     buf_->wake.cancel();
   }
@@ -1066,9 +1066,8 @@ net::Task<void> Session::relay() {
     // hence the repeat).
     while (server_pumping_) {
       buf_->server_pump_wake.notify();
-      boost::system::error_code ignored;
-      if (lease_) lease_->transport().socket().cancel(ignored);
-      client_.socket().cancel(ignored);
+      if (lease_) lease_->transport().cancel();
+      client_.cancel();
       buf_->wake.expires_after(std::chrono::milliseconds(50));
       co_await buf_->wake.async_wait(net::use_tuple);
     }
@@ -1123,8 +1122,7 @@ void Session::check_login(net::TimePoint now) {
   // Again at every sweep until the login ends: an operation that completed just before this one was cancelled is
   // followed by another.
   login_expired_ = true;
-  boost::system::error_code ignored;
-  client_.socket().cancel(ignored);
+  client_.cancel();
 }
 
 // Admission of a logged-in client: the client limit and, for a pool, the pool, the cancel key, the first server
@@ -1239,8 +1237,7 @@ void Session::try_park(net::TimePoint now) {
     return;
   if (now - last_client_io_ < settings_->config->server.client_park_after) return;
   park_requested_ = true;
-  boost::system::error_code ignored;
-  client_.socket().cancel(ignored);  // pump_client's idle read ends with operation_aborted and sees the request
+  client_.cancel();  // pump_client's idle read ends with operation_aborted and sees the request
 }
 
 void Session::resume(std::unique_ptr<Session> self) {

@@ -14,6 +14,7 @@ std::string_view to_string(SessionState v) { return detail::name_of<SessionState
 std::string_view to_string(TlsMode v) { return detail::name_of<TlsMode>(v, detail::k_tls_modes); }
 std::string_view to_string(AuthMethod v) { return detail::name_of<AuthMethod>(v, detail::k_auth_methods); }
 std::string_view to_string(TlsVersion v) { return detail::name_of<TlsVersion>(v, detail::k_tls_versions); }
+std::string_view to_string(IoBackend v) { return detail::name_of<IoBackend>(v, detail::k_io_backends); }
 std::string_view to_string(LogLevel v) { return detail::name_of<LogLevel>(v, detail::k_log_levels); }
 std::string_view to_string(LogFormat v) { return detail::name_of<LogFormat>(v, detail::k_log_formats); }
 

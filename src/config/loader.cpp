@@ -111,6 +111,7 @@ class Loader {
         {"unix_socket_dir", path_into(s.unix_socket_dir)},
         {"workers", int_into(s.workers, 0, k_max_workers)},
         {"worker_fill", int_into(s.worker_fill, 0, k_max_client_connections)},
+        {"io", choice_into<IoBackend, IoBackend>(s.io, k_io_backends)},
         {"max_client_connections", int_into(s.max_client_connections, 1, k_max_client_connections)},
         {"client_login_timeout", duration_into(s.client_login_timeout)},
         {"client_idle_timeout", duration_into(s.client_idle_timeout)},

@@ -31,6 +31,7 @@ inline constexpr EnumName<AuthMethod> k_auth_methods[] = {{"trust", AuthMethod::
                                                           {"hba", AuthMethod::hba}};
 inline constexpr EnumName<LogLevel> k_log_levels[] = {
     {"error", LogLevel::error}, {"warn", LogLevel::warn}, {"info", LogLevel::info}, {"debug", LogLevel::debug}};
+inline constexpr EnumName<IoBackend> k_io_backends[] = {{"epoll", IoBackend::epoll}, {"io_uring", IoBackend::io_uring}};
 inline constexpr EnumName<LogFormat> k_log_formats[] = {{"text", LogFormat::text}, {"json", LogFormat::json}};
 
 // Ranges: wide enough for any real deployment, narrow enough to catch a typo or a unit mix-up.

@@ -28,7 +28,9 @@
 #include "pgweir/metrics/http.hpp"
 #include "pgweir/metrics/pgweir_metrics.hpp"
 #include "pgweir/metrics/registry.hpp"
+#include "pgweir/net/ring.hpp"
 #include "pgweir/net/signal.hpp"
+#include "pgweir/net/transport.hpp"
 #include "pgweir/pq/ping.hpp"
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/log.hpp"
@@ -202,8 +204,8 @@ net::Task<void> accept_loop(Acceptor& acceptor, asio::generic::stream_protocol p
       if (fd >= 0) {
         Worker& target = place_client(workers, router.settings()->config->server.worker_fill);
         net::Socket socket(target.io);
-        boost::system::error_code ec;
-        socket.assign(protocol, fd, ec);  // registers it with the target loop's reactor
+        // Registers it with the target loop's reactor, unless that loop's plain sockets wait in its ring.
+        auto ec = net::assign_accepted(socket, protocol, fd);
         if (ec) {
           log::warn("accept_failed", {{"listener", name}, {"error", ec.message()}});
           ::close(fd);
@@ -457,8 +459,15 @@ int Daemon::run() {
   asio::co_spawn(control_, janitor(), asio::detached);
   notify::start_watchdog(control_);
 
+  const bool use_ring = cfg.server.io == config::IoBackend::io_uring;
   for (auto& w : workers_) {
-    w->thread = std::thread([w = w.get()] {
+    w->thread = std::thread([w = w.get(), use_ring, index = &w - workers_.data()] {
+      // Made on the thread that runs the loop: the ring accepts requests from its creator only.
+      if (use_ring) {
+        if (auto why = net::Ring::create(w->io); !why.empty()) {
+          log::warn("io_uring_unavailable", {{"worker", index}, {"error", why}, {"fallback", "epoll"}});
+        }
+      }
       auto guard = asio::make_work_guard(w->io);
       w->parked.expires_at(net::TimePoint::max());
       w->parked.async_wait([](boost::system::error_code) {});
@@ -473,7 +482,8 @@ int Daemon::run() {
       w->io.run();
     });
   }
-  log::info("started", {{"version", PGWEIR_VERSION}, {"workers", count}, {"config", path_}});
+  log::info("started", {{"version", PGWEIR_VERSION}, {"workers", count}, {"io", config::to_string(cfg.server.io)},
+                        {"config", path_}});
   listening_ = true;
   // Readiness is checked from here on, so pgweir_up never reads 0 for a process that is listening and healthy.
   // Between checks the thread sleeps until the next one is due or the daemon stops: no periodic wake-ups.

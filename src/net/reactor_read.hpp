@@ -154,6 +154,27 @@ inline ErrorCode register_idle(Socket& socket, ad::epoll_reactor& reactor, int f
   return {};
 }
 
+// Gives `socket` (not open) the open fd `fd` without registering it with any reactor: for a loop whose plain
+// sockets wait in its io_uring (include/pgweir/net/ring.hpp). Asio's operations on such a socket are never started;
+// its cancel and close find no registration and skip it.
+inline void adopt_unregistered(Socket& socket, int fd, ad::socket_ops::state_type state,
+                               const Socket::protocol_type& protocol) {
+  auto& impl = SocketAccess::implementation(socket);
+  impl.socket_ = fd;
+  impl.state_ = state;
+  impl.reactor_data_ = nullptr;
+  impl.protocol_ = protocol;
+}
+
+// The state bits and protocol a socket was opened or assigned with, as the socket keeps them (asking the kernel,
+// local_endpoint(), costs a getsockname); the fd is the socket's alone (see mark_sole_owner).
+inline std::pair<ad::socket_ops::state_type, Socket::protocol_type> socket_kind(Socket& socket) {
+  auto& impl = SocketAccess::implementation(socket);
+  return {static_cast<ad::socket_ops::state_type>(impl.state_ & ~ad::socket_ops::possible_dup), impl.protocol_};
+}
+
+inline bool is_registered(Socket& socket) { return SocketAccess::implementation(socket).reactor_data_ != nullptr; }
+
 // The read itself, shared by the two operations below: what they differ in is how they complete.
 class DrainingRecvBase : public ad::reactor_op {
  protected:

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <regex>
 #include <thread>
+#include <vector>
 
 namespace pgweir::test {
 namespace {
@@ -165,6 +166,72 @@ TEST_CASE("psql through pgweir over TCP and the unix socket") {
 
   auto wrong = psql("host=127.0.0.1 port=" + port + " dbname=appdb user=psql_user", "select 1", "not-the-password");
   CHECK_MESSAGE(wrong.exit_code != 0, "psql with a wrong password succeeded");
+}
+
+// ---- server.io ----
+
+// What the kernel says of pgweir's descriptors: how many are io_uring instances, and how many descriptors its epoll
+// sets watch (one "tfd:" line each in the epoll descriptor's fdinfo).
+struct KernelView {
+  int rings = 0;
+  int epoll_watched = 0;
+};
+KernelView kernel_view(pid_t pid) {
+  namespace fs = std::filesystem;
+  KernelView v;
+  auto proc = "/proc/" + std::to_string(pid);
+  for (const auto& entry : fs::directory_iterator(proc + "/fd")) {
+    std::error_code ec;
+    auto target = fs::read_symlink(entry.path(), ec).string();
+    if (target == "anon_inode:[io_uring]") ++v.rings;
+    if (target != "anon_inode:[eventpoll]") continue;
+    std::ifstream info(proc + "/fdinfo/" + entry.path().filename().string());
+    for (std::string line; std::getline(info, line);) {
+      if (line.rfind("tfd:", 0) == 0) ++v.epoll_watched;
+    }
+  }
+  return v;
+}
+
+TEST_CASE("server.io = io_uring: each worker has a ring, and plain clients and servers wait there, not in epoll") {
+  for (std::string io : {"epoll", "io_uring"}) {
+    CAPTURE(io);
+    Pgweir p(config("workers = 2\nworker_fill = 0\nio = \"" + io + "\""));
+    PGWEIR_LOG_ON_FAILURE(p);
+    auto conninfo = p.conninfo("appdb", "postgres");
+    {
+      PgConn first(conninfo);  // the workers are running once a client is served
+      REQUIRE_MESSAGE(first.ok(), first.error_text());
+      CHECK(first.value("select 1") == "1");
+    }
+    auto before = kernel_view(p.pid());
+    bool unavailable = p.log_text().find("io_uring_unavailable") != std::string::npos;
+    if (io == "epoll") {
+      CHECK(before.rings == 0);
+    } else if (unavailable) {
+      // This kernel has no io_uring (or it is disabled): pgweir says so and serves through epoll.
+      MESSAGE("io_uring is not available here; pgweir fell back to epoll:\n" << p.log_text());
+      CHECK(before.rings == 0);
+    } else {
+      CHECK(before.rings == 2);
+    }
+    std::vector<PgConn> clients;
+    for (int i = 0; i < 5; ++i) {  // the pool's size: each client holds a server (session mode)
+      clients.emplace_back(conninfo);
+      REQUIRE_MESSAGE(clients.back().ok(), clients.back().error_text());
+      CHECK(clients.back().value("select " + std::to_string(i)) == std::to_string(i));
+    }
+    auto after = kernel_view(p.pid());
+    if (io == "io_uring" && !unavailable) {
+      CHECK_MESSAGE(after.epoll_watched == before.epoll_watched,
+                    "five session clients (and their servers) added " << after.epoll_watched - before.epoll_watched
+                                                                     << " descriptors to pgweir's epoll sets");
+    } else {
+      // Five clients (and the servers session mode opens for four of them): each is in its worker's epoll set.
+      CHECK(after.epoll_watched >= before.epoll_watched + 5);
+    }
+    for (auto& c : clients) CHECK(c.value("select 'still here'") == "still here");
+  }
 }
 
 TEST_CASE("psql through an IPv6 listener") {

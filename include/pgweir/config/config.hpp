@@ -24,12 +24,14 @@ enum class TlsVersion { tls1_2, tls1_3 };
 enum class AuthMethod { trust, md5, scram_sha_256, cert, hba };
 enum class LogLevel { error, warn, info, debug };
 enum class LogFormat { text, json };
+enum class IoBackend { epoll, io_uring };
 
 std::string_view to_string(PoolMode);
 std::string_view to_string(SessionState);
 std::string_view to_string(TlsMode);
 std::string_view to_string(AuthMethod);
 std::string_view to_string(TlsVersion);
+std::string_view to_string(IoBackend);
 std::string_view to_string(LogLevel);
 std::string_view to_string(LogFormat);
 
@@ -75,6 +77,9 @@ struct ServerSection {
   // A new client goes to the first worker serving fewer than this many clients, and when every worker serves that
   // many, to the one serving the fewest. 0 spreads clients evenly from the first.
   int worker_fill = 16;
+  // How the workers wait for plain sockets: Asio's epoll reactor, or an io_uring per worker (net/ring.hpp). A
+  // kernel without io_uring makes pgweir fall back to epoll with a warning.
+  IoBackend io = IoBackend::epoll;
   int max_client_connections = 10000;
   Duration client_login_timeout{60'000};
   Duration client_idle_timeout{0};

@@ -9,6 +9,7 @@
 #include <boost/asio/detail/reactor_op.hpp>
 
 #include "pgweir/net/asio.hpp"
+#include "pgweir/net/ring.hpp"
 
 namespace pgweir::net {
 
@@ -24,7 +25,7 @@ class ReadinessWait : private boost::asio::detail::reactor_op {
   ReadinessWait& operator=(const ReadinessWait&) = delete;
 
   // Completes when the plain `transport` has input (or already had it), has hung up or failed, or when its
-  // operations are cancelled (socket().cancel()). Costs no system call when its last read drained it and nothing
+  // operations are cancelled (Transport::cancel()). Costs no system call when its last read drained it and nothing
   // has arrived since (Transport::receive); otherwise one peek. Completing on the reactor's report of input costs
   // none either: the reader's recv is the first.
   void start(Transport& transport);
@@ -41,6 +42,13 @@ class ReadinessWait : private boost::asio::detail::reactor_op {
   void* context_;
   int fd_ = -1;
   bool starting_ = false;  // perform() called from start(): peek
+  // On a loop with a ring (net/ring.hpp): the wait is a poll request there, completed by the ring's pump.
+  struct InRing : RingOp {
+    explicit InRing(ReadinessWait* w) : RingOp(&InRing::done), wait(w) {}
+    static void done(RingOp* op, int result, bool destroyed);
+    ReadinessWait* wait;
+  };
+  InRing in_ring_{this};
 };
 
 }  // namespace pgweir::net

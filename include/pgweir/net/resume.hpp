@@ -45,6 +45,16 @@ inline ReadResult::Resumer make_read_resumer(CoroutineFrame* frame, ReadResult& 
   return ReadResult::Resumer(frame->detach_thread(), result.slots);
 }
 
+// A wait's result (an error code alone), as the handler hands it over; valid like ReadResult's.
+struct WaitResult {
+  using Resumer = asio::detail::awaitable_async_op_handler<void(ErrorCode), Executor>;
+  Resumer::result_type slot = nullptr;
+  ErrorCode take() const { return *slot; }
+};
+inline WaitResult::Resumer make_wait_resumer(CoroutineFrame* frame, WaitResult& result) {
+  return WaitResult::Resumer(frame->detach_thread(), result.slot);
+}
+
 // `co_await suspend_into(start)` suspends the calling Task and calls `start(frame)`, which must hand the frame to a
 // resumer (make_resumer, make_read_resumer) that some later event calls. Asio calls `start` after the suspension
 // is complete, so the resumer may be called at once, on this thread or another.

@@ -11,9 +11,11 @@
 #include <string_view>
 #include <tuple>
 #include <utility>
+#include <vector>
 
 #include "pgweir/net/asio.hpp"
 #include "pgweir/net/resume.hpp"
+#include "pgweir/net/ring.hpp"
 
 namespace boost::asio::detail {
 class epoll_reactor;
@@ -47,7 +49,8 @@ class Transport {
   // a recv that would return EAGAIN (src/net/reactor_read.hpp). `data` must stay valid while the read is pending.
   Task<std::tuple<ErrorCode, std::size_t>> receive(char* data, std::size_t size);
   // receive() for a plain connection that holds nothing unread, without a coroutine frame per read (see
-  // net/resume.hpp): `co_await transport.receive_into(data, size, result)` when reads_directly().
+  // net/resume.hpp): `co_await transport.receive_into(data, size, result)` when reads_directly(). On a loop with a
+  // ring (net/ring.hpp) the read is a recv queued in the ring.
   bool reads_directly() const { return ssl_ == nullptr && unread_ == nullptr; }
   auto receive_into(char* data, std::size_t size, ReadResult& result) {
     return suspend_into([this, data, size, &result](CoroutineFrame* frame) {
@@ -60,8 +63,15 @@ class Transport {
   Task<ErrorCode> write_all(std::span<const asio::const_buffer> buffers);
   // One gathered write of what the socket takes now, without waiting and without a coroutine: the relay's first
   // try, which usually writes everything. Returns the bytes written (a TLS connection takes none here); `ec` is
-  // set on an error other than would-block.
+  // set on an error other than would-block. On a loop with a ring the bytes are copied to the connection's send
+  // queue, which the ring sends in order: all are taken, or none while the queue holds more than
+  // k_ring_send_backlog (write_all then waits for it); an error of a queued send is reported by the next write.
   std::size_t write_now(std::span<const asio::const_buffer> buffers, ErrorCode& ec);
+  static constexpr std::size_t k_ring_send_backlog = 64 * 1024;
+  // A write is still on its way to the kernel (ring sends only).
+  bool sending() const { return send_op_ != nullptr; }
+  // Waits until the kernel has taken every byte written; the error of a write that failed, if any.
+  Task<ErrorCode> flush();
   Task<ErrorCode> write_all(std::string_view bytes);
 
   // Takes ownership of `ssl` and runs the handshake as server or client on this connection's fd.
@@ -82,12 +92,30 @@ class Transport {
 
   // Moves the fd to another executor. Only while no operation is pending.
   void rehome(const Executor& executor);
-  // Best-effort close: TLS close_notify is not awaited.
+  // Ends the pending reads and waits (a relay read, a park's wait, a write's wait) with operation_aborted; a read
+  // that took data before the cancellation reached it completes with the data.
+  void cancel();
+  // Best-effort close: TLS close_notify is not awaited. What is pending completes with operation_aborted.
   void close();
+
+  // The loop's ring, while this connection's waits go through it (plain, on a loop with a ring).
+  Ring* ring() const { return ring_; }
+  // The slot a read or read-readiness wait pending in the ring occupies (net::ReadinessWait starts one).
+  RingOp*& ring_read_slot() { return read_op_; }
 
  private:
   Task<ErrorCode> wait(bool for_write);
+  Task<std::tuple<ErrorCode, std::size_t>> ring_receive(char* data, std::size_t size);
   void start_receive(char* data, std::size_t size, ReadResult::Resumer handler);
+  // Takes the fd out of the loop's epoll set (a server connection Asio connected) or puts it in (a connection
+  // turning to TLS).
+  void leave_reactor();
+  void enter_reactor();
+  void adopt_ops(Transport& from);
+  void abandon_ops();
+  struct RingSend;
+  void ring_enqueue(std::span<const asio::const_buffer> buffers, std::size_t skip);
+  void wake_flushed(ErrorCode ec, bool posted);
   std::pair<ErrorCode, std::size_t> try_read(char* data, std::size_t size, bool& want_write);
   std::size_t take_unread(char* data, std::size_t size);
   // Input pgweir holds without the socket: bytes given back by unread(), or TLS bytes OpenSSL has read ahead
@@ -98,7 +126,18 @@ class Transport {
   SSL* ssl_ = nullptr;
   asio::detail::epoll_reactor* reactor_ = nullptr;  // the socket's reactor, looked up at the first receive
   std::unique_ptr<std::string> unread_;             // given back by unread(); null when empty
+  Ring* ring_ = nullptr;                            // see ring()
+  RingOp* read_op_ = nullptr;                       // the read or read wait pending in the ring
+  RingOp* write_op_ = nullptr;                      // the write wait pending in the ring
+  RingSend* send_op_ = nullptr;                     // the ring send in flight, if any
+  std::string send_queue_;                          // written while a send is in flight: the next send
+  ErrorCode send_error_;                            // a ring send failed: later writes report it
+  std::vector<WaitResult::Resumer> flush_waiters_;  // flush() and write_all() waiting for the sends to finish
 };
+
+// Gives `socket` (on its loop, not open) the accepted connection `fd`: registered with the loop's reactor, or left
+// out of it on a loop with a ring.
+ErrorCode assign_accepted(Socket& socket, const asio::generic::stream_protocol& protocol, int fd);
 
 // Sets TCP_NODELAY and keepalive on a TCP socket.
 void tune_socket(Socket& socket, bool tcp);

@@ -3,6 +3,7 @@
 #include "support/pgweir_process.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -79,7 +80,20 @@ Pgweir::~Pgweir() {
 }
 
 std::string Pgweir::expand(const std::string& toml) const {
-  return substitute(toml, {{"@PORT@", std::to_string(port_)}, {"@DIR@", dir_.path()}});
+  auto text = substitute(toml, {{"@PORT@", std::to_string(port_)}, {"@DIR@", dir_.path()}});
+  // PGWEIR_TEST_IO runs a suite with another server.io (ctest runs the relay suites again with io_uring). The key
+  // goes right after the [server] header, or in a [server] table of its own at the end; a test that sets
+  // server.io itself keeps its own.
+  const char* io = std::getenv("PGWEIR_TEST_IO");
+  if (!io || !*io || text.find("\nio = ") != std::string::npos || text.rfind("io = ", 0) == 0) return text;
+  auto line = std::string("io = \"") + io + "\"\n";
+  auto header = text.find("[server]\n");
+  if (header != std::string::npos && (header == 0 || text[header - 1] == '\n')) {
+    text.insert(header + 9, line);
+  } else {
+    text += "\n[server]\n" + line;
+  }
+  return text;
 }
 
 std::string Pgweir::log_text() const { return read_file(log_path_); }
