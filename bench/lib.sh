@@ -171,8 +171,8 @@ INI
   check_login "$name"
 }
 
-start_pgweir() { # name auth tls workers
-  local name=$1 auth=$2 tls=$3 workers=$4 dir=$BENCH_TMP/$1 port
+start_pgweir() { # name auth tls workers [io: epoll (default) | io_uring]
+  local name=$1 auth=$2 tls=$3 workers=$4 io=${5:-epoll} dir=$BENCH_TMP/$1 port
   port=$(free_port)
   mkdir -p "$dir/sock"
   local tls_mode=disable
@@ -182,6 +182,7 @@ start_pgweir() { # name auth tls workers
 listen = ["127.0.0.1:$port"]
 unix_socket_dir = "$dir/sock"
 workers = $workers
+io = "$io"
 max_client_connections = 12000
 shutdown_timeout = "2s"
 

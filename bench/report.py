@@ -14,7 +14,8 @@ import statistics
 import subprocess
 import sys
 
-TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w2", "relay-epoll", "relay-uring", "relay-hybrid"]
+TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring", "pgweir-w2", "relay-epoll", "relay-uring",
+                "relay-hybrid"]
 
 
 def percentile(sorted_values, q):
@@ -243,9 +244,9 @@ def syscall_section(d):
            "Total syscalls of all the proxy's threads while pgbench ran (includes the 10 client logins; the proxies' server connections were opened by a warm-up run), divided by transactions. "
            "strace slows the proxy down a lot: only the counts mean something here, not the speed. "
            "`pgweir` has one worker per core (each event loop waits in an epoll_wait of its own); "
-           "`pgweir-w1` has one, like PgBouncer's single thread.", ""]
+           "`pgweir-w1` has one, like PgBouncer's single thread; `pgweir-w1-uring` is that with server.io = io_uring.", ""]
     rows = []
-    measured = [t for t in ("pgbouncer", "pgweir", "pgweir-w1") if d.cell("s", "simple", 10, t, "syscalls") not in ("", "–")]
+    measured = [t for t in ("pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring") if d.cell("s", "simple", 10, t, "syscalls") not in ("", "–")]
     for t in measured:
         rows.append([t, d.cell("s", "simple", 10, t, "syscalls_per_tx", 2), d.cell("s", "simple", 10, t, "syscalls"),
                      d.cell("s", "simple", 10, t, "tx")])
@@ -334,13 +335,14 @@ def report(directory):
                       "handshake included). Proxy to PostgreSQL stays plaintext."))
     parts.append(stream_section(d))
     with_plots(throughput_section(d, "g", "g. pgweir worker threads (pgbench -S; pgweir with workers = 1 and 2, PgBouncer alongside)"), "g")
-    with_plots(throughput_section(d, "h", "h. The floor: bare relays beside PgBouncer and pgweir (one worker)",
+    with_plots(throughput_section(d, "h", "h. The floor: bare relays beside PgBouncer and pgweir (one worker, epoll and io_uring)",
                note="`relay-epoll`, `relay-uring` and `relay-hybrid` (bench/floor/relay.cpp) are session poolers "
                     "reduced to copying bytes: each client gets a warm backend of its own while it stays, and nothing "
                     "of the protocol but the login is looked at. They show the least a proxy can spend per "
                     "transaction with epoll (recv, send, epoll_wait), with io_uring (one ring, DEFER_TASKRUN, sends "
                     "and recvs submitted together with the wait), and with that io_uring woken through epoll_wait "
-                    "(as inside an epoll event loop)."), "h")
+                    "(as inside an epoll event loop). `pgweir-w1-uring` is pgweir with one worker and "
+                    "server.io = io_uring."), "h")
     parts.append(syscall_section(d))
     text = "\n".join(p for p in parts if p is not None).rstrip() + "\n"
     with open(os.path.join(directory, "report.md"), "w") as f:

@@ -301,9 +301,10 @@ if want s; then
   # PgBouncer is one thread: pgweir with one worker too, beside the default instance (one worker per core), whose
   # event loops each wait in epoll_wait of their own.
   start_pgweir pgweir-w1 scram-sha-256 disable 1
-  warm_servers pgweir-w1
+  start_pgweir pgweir-w1-uring scram-sha-256 disable 1 io_uring
+  warm_servers pgweir-w1 pgweir-w1-uring
   for ((rep = 1; rep <= REPS; rep++)); do
-    for t in $(rotate "$rep" pgbouncer pgweir pgweir-w1); do
+    for t in $(rotate "$rep" pgbouncer pgweir pgweir-w1 pgweir-w1-uring); do
       sout=$RESULTS/raw/s_strace_${t}_r$rep.txt
       # Warm: the proxy's 10 server connections open before strace attaches (they were, after warm_servers, unless
       # idle_timeout closed some since), so no count includes logins to PostgreSQL.
@@ -332,6 +333,7 @@ if want s; then
     done
   done
   stop_target pgweir-w1
+  stop_target pgweir-w1-uring
 fi
 
 if want d; then
@@ -368,11 +370,12 @@ if want g; then
 fi
 
 if want h; then
-  log "== h. the floor: bare relays (epoll, io_uring, io_uring woken through epoll) beside PgBouncer and pgweir (one worker): modes [$H_MODES], clients [$H_CLIENTS]"
+  log "== h. the floor: bare relays (epoll, io_uring, io_uring woken through epoll) beside PgBouncer and pgweir (one worker, epoll and io_uring): modes [$H_MODES], clients [$H_CLIENTS]"
   stop_proxies
   start_pgbouncer pgbouncer scram-sha-256 disable
   start_pgweir pgweir-w1 scram-sha-256 disable 1
-  h_targets="pgbouncer pgweir-w1"
+  start_pgweir pgweir-w1-uring scram-sha-256 disable 1 io_uring
+  h_targets="pgbouncer pgweir-w1 pgweir-w1-uring"
   for kind in epoll uring hybrid; do
     if start_relay "relay-$kind" "$kind"; then h_targets+=" relay-$kind"; fi
   done
