@@ -170,7 +170,10 @@ void Ring::on_tick(int result, unsigned flags) {
   auto& s = *state_;
   if (result == -EINVAL) s.ticks_ok = false;  // a kernel without multishot timeouts: sends are not counted
   if ((flags & IORING_CQE_F_MORE) == 0) {
-    s.ticking = false;  // removed, or refused
+    // Removed (or refused). A send counted after the removal was queued found the ticker still there: a new one
+    // starts now. Until it is armed, no wait can be held: the removal's completions end the wait they come in.
+    s.ticking = false;
+    if (s.ticks_ok && s.counted_since_tick) tick();
     return;
   }
   if (!s.counted_since_tick && !s.untick_sent) {
@@ -216,16 +219,21 @@ void Ring::send(int fd, const char* data, std::size_t size, RingOp* op, bool unw
   if (refuse(op)) return;
   op->cancel_sent = op->abandoned = false;
   op->counted_in = 0;
-  if (unwaited && state_->ticks_ok) {
-    op->counted_in = state_->submission;
-    ++state_->unwaited_sends;
-    state_->counted_since_tick = true;
-    if (!state_->ticking) tick();
-  }
   auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
   io_uring_prep_send(sqe, fd, data, size, MSG_NOSIGNAL);
   io_uring_sqe_set_data(sqe, op);
   state_->pending.push_back(*op);
+  if (unwaited && state_->ticks_ok) {
+    auto submission = state_->submission;
+    state_->counted_since_tick = true;
+    if (!state_->ticking) tick();
+    // Arming the ticker submits what is queued when the queue is full: the send is then no longer the next
+    // wait's to count.
+    if (state_->submission == submission) {
+      op->counted_in = submission;
+      ++state_->unwaited_sends;
+    }
+  }
 }
 
 void Ring::timeout(std::chrono::milliseconds after, RingOp* op) {

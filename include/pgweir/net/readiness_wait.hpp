@@ -27,7 +27,8 @@ class ReadinessWait : private boost::asio::detail::reactor_op {
   // Completes when the plain `transport` has input (or already had it), has hung up or failed, or when its
   // operations are cancelled (Transport::cancel()). Costs no system call when its last read drained it and nothing
   // has arrived since (Transport::receive); otherwise one peek. Completing on the reactor's report of input costs
-  // none either: the reader's recv is the first.
+  // none either: the reader's recv is the first. On a loop with a ring it is a poll request there, submitted with
+  // the loop's next wait.
   void start(Transport& transport);
 
  private:

@@ -1,6 +1,8 @@
 // One stream connection (TCP or unix socket), optionally TLS. Relay reads stay pending inside the reactor
 // (receive); writes are gathered. Plain reads and writes pass MSG_DONTWAIT, so the fd need not be put in
 // non-blocking mode (a system call per connection); a TLS connection's is, for OpenSSL.
+// On a loop with an io_uring (server.io = "io_uring", net/ring.hpp) a plain connection is not in the epoll set:
+// its reads, writes and waits are requests in the ring.
 #pragma once
 
 #include <openssl/ssl.h>
