@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 
-TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring", "pgweir-w2", "relay-epoll", "relay-uring",
+TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring", "pgweir-w2", "pgweir-w2-uring", "relay-epoll", "relay-uring",
                 "relay-hybrid"]
 
 
@@ -334,7 +334,7 @@ def report(directory):
                  note="simple-tls: pgbench -S -M simple; connect-tls: pgbench -S -C -c 10 (CPU per connection, TLS "
                       "handshake included). Proxy to PostgreSQL stays plaintext."))
     parts.append(stream_section(d))
-    with_plots(throughput_section(d, "g", "g. pgweir worker threads (pgbench -S; pgweir with workers = 1 and 2, PgBouncer alongside)"), "g")
+    with_plots(throughput_section(d, "g", "g. pgweir worker threads (pgbench -S; pgweir with workers = 1 and 2, server.io = epoll and io_uring, PgBouncer alongside)"), "g")
     with_plots(throughput_section(d, "h", "h. The floor: bare relays beside PgBouncer and pgweir (one worker, epoll and io_uring)",
                note="`relay-epoll`, `relay-uring` and `relay-hybrid` (bench/floor/relay.cpp) are session poolers "
                     "reduced to copying bytes: each client gets a warm backend of its own while it stays, and nothing "

@@ -10,6 +10,7 @@
 #      CLIENTS="1 10 100 1000" MODES="simple extended prepared" TLS_CLIENTS="10 100" IDLE_COUNTS="1000 10000"
 #      STREAM_ROWS="10000 1000000" G_CLIENTS=… G_MODES="simple extended" H_CLIENTS="1 10" H_MODES="simple extended"
 #      RATE=2000 SCALE=10 STRACE_TX=2000
+#      PGWEIR_IO=epoll|io_uring (server.io of the main pgweir, the one in a, b, c, d, e and f; default epoll)
 #      BUSY_SETTLE=4 (seconds between the busy clients' query and the RSS reading in c)
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
@@ -34,7 +35,7 @@ while (($#)); do
     --duration) opt_duration=$2; shift ;;
     --only) only=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "$0: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -50,7 +51,7 @@ else
   : "${G_MODES:=simple extended}" "${SCALE:=10}" "${STRACE_TX:=2000}" "${SETTLE:=1}" "${H_MODES:=simple extended}"
   : "${G_CLIENTS:=$CLIENTS}"
 fi
-: "${RATE:=2000}" "${H_CLIENTS:=1 10}"
+: "${RATE:=2000}" "${H_CLIENTS:=1 10}" "${PGWEIR_IO:=epoll}"
 # (c) busy variant: seconds between the clients' one query and the RSS reading (pgweir parks clients idle for
 # server.client_park_after, 2 s by default).
 : "${BUSY_SETTLE:=4}"
@@ -148,6 +149,7 @@ for c in $CLIENTS $G_CLIENTS $TLS_CLIENTS; do ((c > max_clients)) && max_clients
   echo "pgbouncer: $(/usr/sbin/pgbouncer --version | head -1)"
   echo "pgweir: $("$PGWEIR" --version 2>&1 | head -1) ($PGWEIR)"
   echo "pgweir commit: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "pgweir server.io (the main pgweir, in a–f): $PGWEIR_IO"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$RESULTS/meta.txt"
 cat "$RESULTS/meta.txt" >&2
@@ -179,7 +181,7 @@ SQL
 SSLMODE=disable
 start_main() { # auth tls
   start_pgbouncer pgbouncer "$1" "$2"
-  start_pgweir pgweir "$1" "$2" 0
+  start_pgweir pgweir "$1" "$2" 0 "$PGWEIR_IO"
   warm_servers pgbouncer pgweir
 }
 stop_proxies() { local t; for t in "${!TWAIT[@]}"; do stop_target "$t"; done; }
@@ -359,13 +361,15 @@ if want e; then
 fi
 
 if want g; then
-  log "== g. pgweir workers = 1 and 2 (PgBouncer alongside): modes [$G_MODES], clients [$G_CLIENTS]"
+  log "== g. pgweir workers = 1 and 2, epoll and io_uring (PgBouncer alongside): modes [$G_MODES], clients [$G_CLIENTS]"
   stop_proxies
   start_pgbouncer pgbouncer scram-sha-256 disable
   start_pgweir pgweir-w1 scram-sha-256 disable 1
   start_pgweir pgweir-w2 scram-sha-256 disable 2
-  warm_servers pgbouncer pgweir-w1 pgweir-w2
-  matrix g "$G_MODES" "$G_CLIENTS" "pgbouncer pgweir-w1 pgweir-w2" args_select
+  start_pgweir pgweir-w1-uring scram-sha-256 disable 1 io_uring
+  start_pgweir pgweir-w2-uring scram-sha-256 disable 2 io_uring
+  warm_servers pgbouncer pgweir-w1 pgweir-w2 pgweir-w1-uring pgweir-w2-uring
+  matrix g "$G_MODES" "$G_CLIENTS" "pgbouncer pgweir-w1 pgweir-w2 pgweir-w1-uring pgweir-w2-uring" args_select
   stop_proxies
 fi
 
@@ -396,7 +400,7 @@ if want c; then
       for ((rep = 1; rep <= REPS; rep++)); do
         for t in $(rotate "$rep" pgbouncer pgweir); do
           # a fresh proxy per measurement, warmed up with its server connections open
-          if [[ "$t" == pgbouncer ]]; then start_pgbouncer pgbouncer scram-sha-256 disable; else start_pgweir pgweir scram-sha-256 disable 0; fi
+          if [[ "$t" == pgbouncer ]]; then start_pgbouncer pgbouncer scram-sha-256 disable; else start_pgweir pgweir scram-sha-256 disable 0 "$PGWEIR_IO"; fi
           target_env "$t" "$PG_BIN/pgbench" -n -S -c 10 -j 2 -t 20 >/dev/null 2>&1 || true
           sleep 1
           before=$(rss_kb "${TPID[$t]}")
