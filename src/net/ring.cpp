@@ -98,6 +98,20 @@ Ring* Ring::of(const Executor& executor) {
 namespace {
 
 constexpr unsigned k_entries = 256;
+
+// A request's user_data: its RingOp's address in the low 48 bits (user space addresses on the 64-bit targets
+// pgweir runs on), the op's generation above.
+constexpr int k_generation_shift = 48;
+constexpr std::uint64_t k_address_mask = (std::uint64_t{1} << k_generation_shift) - 1;
+static_assert(sizeof(void*) == 8, "a request's user_data packs a 48-bit address and a generation");
+
+std::uint64_t user_data(const RingOp* op) {
+  return reinterpret_cast<std::uintptr_t>(op) | (std::uint64_t{op->generation} << k_generation_shift);
+}
+RingOp* op_of(std::uint64_t data) {
+  return reinterpret_cast<RingOp*>(static_cast<std::uintptr_t>(data & k_address_mask));
+}
+
 #ifndef IORING_TIMEOUT_MULTISHOT
 #define IORING_TIMEOUT_MULTISHOT (1U << 6)  // Linux 6.4; liburing 2.3's header predates it
 #endif
@@ -206,23 +220,28 @@ bool Ring::refuse(RingOp* op) {
   return true;
 }
 
+// The submission entry of a new request made with `op`, which is pending from now on.
+void* Ring::begin(RingOp* op) {
+  op->cancel_sent = op->abandoned = false;
+  op->counted_in = 0;
+  ++op->generation;
+  auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
+  state_->pending.push_back(*op);
+  return sqe;
+}
+
 void Ring::recv(int fd, char* data, std::size_t size, RingOp* op) {
   if (refuse(op)) return;
-  op->cancel_sent = op->abandoned = false;
-  auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
+  auto* sqe = static_cast<io_uring_sqe*>(begin(op));
   io_uring_prep_recv(sqe, fd, data, size, 0);
-  io_uring_sqe_set_data(sqe, op);
-  state_->pending.push_back(*op);
+  io_uring_sqe_set_data64(sqe, user_data(op));
 }
 
 void Ring::send(int fd, const char* data, std::size_t size, RingOp* op, bool unwaited) {
   if (refuse(op)) return;
-  op->cancel_sent = op->abandoned = false;
-  op->counted_in = 0;
-  auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
+  auto* sqe = static_cast<io_uring_sqe*>(begin(op));
   io_uring_prep_send(sqe, fd, data, size, MSG_NOSIGNAL);
-  io_uring_sqe_set_data(sqe, op);
-  state_->pending.push_back(*op);
+  io_uring_sqe_set_data64(sqe, user_data(op));
   if (unwaited && state_->ticks_ok) {
     auto submission = state_->submission;
     state_->counted_since_tick = true;
@@ -238,15 +257,13 @@ void Ring::send(int fd, const char* data, std::size_t size, RingOp* op, bool unw
 
 void Ring::timeout(std::chrono::milliseconds after, RingOp* op) {
   if (refuse(op)) return;
-  op->cancel_sent = op->abandoned = false;
+  auto* sqe = static_cast<io_uring_sqe*>(begin(op));  // may submit what is queued: before the timespec is kept
   // The kernel reads the timespec when the request is submitted: it lives in the ring until then.
   auto& ts = state_->timeouts.emplace_back();
   ts.tv_sec = after.count() / 1000;
   ts.tv_nsec = (after.count() % 1000) * 1'000'000;
-  auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
   io_uring_prep_timeout(sqe, &ts, 0, 0);
-  io_uring_sqe_set_data(sqe, op);
-  state_->pending.push_back(*op);
+  io_uring_sqe_set_data64(sqe, user_data(op));
   submit();
 }
 
@@ -259,7 +276,8 @@ void Ring::uncount(RingOp* op) {
 void Ring::submitted() {
   ++state_->submission;
   state_->unwaited_sends = 0;
-  state_->timeouts.clear();
+  // A submission the kernel turned away (EBUSY) leaves its entries queued, and their timespecs are still read.
+  if (io_uring_sq_ready(&state_->ring) == 0) state_->timeouts.clear();
 }
 
 void Ring::submit() {
@@ -272,11 +290,9 @@ bool Ring::closed() const { return refusing(); }
 
 void Ring::poll(int fd, unsigned events, RingOp* op) {
   if (refuse(op)) return;
-  op->cancel_sent = op->abandoned = false;
-  auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
+  auto* sqe = static_cast<io_uring_sqe*>(begin(op));
   io_uring_prep_poll_add(sqe, fd, events);
-  io_uring_sqe_set_data(sqe, op);
-  state_->pending.push_back(*op);
+  io_uring_sqe_set_data64(sqe, user_data(op));
 }
 
 void Ring::cancel(RingOp* op) {
@@ -284,7 +300,7 @@ void Ring::cancel(RingOp* op) {
   op->cancel_sent = true;
   if (refusing()) return;
   auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
-  io_uring_prep_cancel(sqe, op, 0);
+  io_uring_prep_cancel64(sqe, user_data(op), 0);
   io_uring_sqe_set_data64(sqe, k_ignored_tag);
 }
 
@@ -308,7 +324,7 @@ void Ring::reap() {
       on_tick(result, flags);
       continue;
     }
-    auto* op = reinterpret_cast<RingOp*>(data);
+    auto* op = op_of(data);
     s.pending.erase(s.pending.iterator_to(*op));
     if (op->owner) {
       *op->owner = nullptr;
@@ -397,6 +413,7 @@ bool Ring::refusing() const { return true; }
 void Ring::recv(int, char*, std::size_t, RingOp*) {}
 void Ring::send(int, const char*, std::size_t, RingOp*, bool) {}
 void Ring::uncount(RingOp*) {}
+void* Ring::begin(RingOp*) { return nullptr; }
 void Ring::submitted() {}
 void Ring::timeout(std::chrono::milliseconds, RingOp*) {}
 void Ring::submit() {}

@@ -52,6 +52,11 @@ struct RingOp {
   bool abandoned = false;
   // A send expected to complete at its submission (see Ring::send): the submission it is counted for.
   std::uint64_t counted_in = 0;
+  // Counts the requests made with this object, and goes into the request's user_data beside its address, so that a
+  // cancellation meant for an earlier request made with the same object (ops are recycled) never matches this one.
+  // Submission order already keeps them apart (a cancellation queued before a request is submitted before it);
+  // this does not depend on the kernel taking them in that order.
+  std::uint16_t generation = 0;
   boost::intrusive::list_member_hook<boost::intrusive::link_mode<boost::intrusive::normal_link>> hook;
 };
 
@@ -104,6 +109,7 @@ class Ring : public asio::execution_context::service {
   bool refuse(RingOp* op);
   bool refusing() const;
   void* next_sqe();
+  void* begin(RingOp* op);
   void submitted();
   std::unique_ptr<State> state_;
 };
