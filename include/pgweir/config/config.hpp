@@ -77,9 +77,9 @@ struct ServerSection {
   // A new client goes to the first worker serving fewer than this many clients, and when every worker serves that
   // many, to the one serving the fewest. 0 spreads clients evenly from the first.
   int worker_fill = 16;
-  // How the workers wait for plain sockets: Asio's epoll reactor, or an io_uring per worker (net/ring.hpp). A
-  // kernel without io_uring makes pgweir fall back to epoll with a warning.
-  IoBackend io = IoBackend::epoll;
+  // How the workers wait for plain sockets: an io_uring per worker (net/ring.hpp), or Asio's epoll reactor. Where
+  // the kernel refuses io_uring, pgweir falls back to epoll with a warning.
+  IoBackend io = IoBackend::io_uring;
   int max_client_connections = 10000;
   Duration client_login_timeout{60'000};
   Duration client_idle_timeout{0};

@@ -27,9 +27,10 @@ std::string substitute(std::string text, const std::map<std::string, std::string
   return text;
 }
 
-// PGWEIR_TEST_WRAPPER runs the daemon under another program (valgrind, strace …): its words go before ours.
+// PGWEIR_TEST_WRAPPER runs the daemon under another program (valgrind, strace …): its words go before ours, and
+// after the test's own wrapper (PgweirOptions::wrapper).
 std::vector<std::string> Pgweir::command() const {
-  std::vector<std::string> argv;
+  std::vector<std::string> argv = wrapper_;
   if (const char* wrapper = std::getenv("PGWEIR_TEST_WRAPPER")) {
     std::istringstream words(wrapper);
     for (std::string w; words >> w;) argv.push_back(w);
@@ -38,7 +39,7 @@ std::vector<std::string> Pgweir::command() const {
   return argv;
 }
 
-Pgweir::Pgweir(const std::string& toml, PgweirOptions options) : port_(free_port()) {
+Pgweir::Pgweir(const std::string& toml, PgweirOptions options) : port_(free_port()), wrapper_(options.wrapper) {
   if (std::getenv("PGWEIR_TEST_WRAPPER")) options.ready_timeout = std::max(options.ready_timeout, 60'000ms);
   if (pgweir_binary().empty()) throw std::runtime_error("the pgweir target was not built: no binary to test");
   log_path_ = dir_.file("pgweir.log");
@@ -81,7 +82,7 @@ Pgweir::~Pgweir() {
 
 std::string Pgweir::expand(const std::string& toml) const {
   auto text = substitute(toml, {{"@PORT@", std::to_string(port_)}, {"@DIR@", dir_.path()}});
-  // PGWEIR_TEST_IO runs a suite with another server.io (ctest runs the relay suites again with io_uring). The key
+  // PGWEIR_TEST_IO runs a suite with another server.io (ctest runs the relay suites again with epoll). The key
   // goes right after the [server] header, or in a [server] table of its own at the end; a test that sets
   // server.io itself keeps its own.
   const char* io = std::getenv("PGWEIR_TEST_IO");

@@ -22,6 +22,7 @@ struct PgweirOptions {
   std::string wait_host = "127.0.0.1";  // where to wait for the listener
   bool wait_ready = true;
   Env env;                              // extra environment variables for the daemon
+  std::vector<std::string> wrapper;     // a program (and its arguments) the daemon runs under
   std::chrono::milliseconds ready_timeout = 10s;
 };
 
@@ -62,6 +63,7 @@ class Pgweir {
   int port_ = 0;
   std::string config_path_;
   std::string log_path_;
+  std::vector<std::string> wrapper_;
   Child child_;
 };
 
