@@ -243,8 +243,9 @@ def syscall_section(d):
     out = ["## Syscalls per transaction (strace -c -f attached to the proxy; pgbench -S -M simple -c 10)", "",
            "Total syscalls of all the proxy's threads while pgbench ran (includes the 10 client logins; the proxies' server connections were opened by a warm-up run), divided by transactions. "
            "strace slows the proxy down a lot: only the counts mean something here, not the speed. "
-           "`pgweir` has one worker per core (each event loop waits in an epoll_wait of its own); "
-           "`pgweir-w1` has one, like PgBouncer's single thread; `pgweir-w1-uring` is that with server.io = io_uring.", ""]
+           "`pgweir` is the main pgweir of a–f (one worker per core; its server.io is in the list above); "
+           "`pgweir-w1` has one worker, like PgBouncer's single thread, and server.io = epoll; `pgweir-w1-uring` is that "
+           "with server.io = io_uring.", ""]
     rows = []
     measured = [t for t in ("pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring") if d.cell("s", "simple", 10, t, "syscalls") not in ("", "–")]
     for t in measured:

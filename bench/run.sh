@@ -10,7 +10,8 @@
 #      CLIENTS="1 10 100 1000" MODES="simple extended prepared" TLS_CLIENTS="10 100" IDLE_COUNTS="1000 10000"
 #      STREAM_ROWS="10000 1000000" G_CLIENTS=… G_MODES="simple extended" H_CLIENTS="1 10" H_MODES="simple extended"
 #      RATE=2000 SCALE=10 STRACE_TX=2000
-#      PGWEIR_IO=epoll|io_uring (server.io of the main pgweir, the one in a, b, c, d, e and f; default epoll)
+#      PGWEIR_IO=io_uring|epoll (server.io of the main pgweir, the one in a, b, c, d, e and f; default io_uring,
+#      as pgweir's own; pgweir-w1 and pgweir-w2 in g, h and s use epoll, pgweir-w1-uring and pgweir-w2-uring io_uring)
 #      BUSY_SETTLE=4 (seconds between the busy clients' query and the RSS reading in c)
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
@@ -35,7 +36,7 @@ while (($#)); do
     --duration) opt_duration=$2; shift ;;
     --only) only=$2; shift ;;
     --out) out=$2; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "$0: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -51,7 +52,7 @@ else
   : "${G_MODES:=simple extended}" "${SCALE:=10}" "${STRACE_TX:=2000}" "${SETTLE:=1}" "${H_MODES:=simple extended}"
   : "${G_CLIENTS:=$CLIENTS}"
 fi
-: "${RATE:=2000}" "${H_CLIENTS:=1 10}" "${PGWEIR_IO:=epoll}"
+: "${RATE:=2000}" "${H_CLIENTS:=1 10}" "${PGWEIR_IO:=io_uring}"
 # (c) busy variant: seconds between the clients' one query and the RSS reading (pgweir parks clients idle for
 # server.client_park_after, 2 s by default).
 : "${BUSY_SETTLE:=4}"
