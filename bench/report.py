@@ -14,8 +14,8 @@ import statistics
 import subprocess
 import sys
 
-TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring", "pgweir-w2", "pgweir-w2-uring", "relay-epoll", "relay-uring",
-                "relay-hybrid"]
+TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring", "pgweir-w2", "pgweir-w2-uring",
+                "relay-epoll", "relay-uring", "relay-hybrid"]
 
 
 def percentile(sorted_values, q):
