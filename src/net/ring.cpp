@@ -50,9 +50,6 @@ namespace {
 // cancellations (their own completions say nothing pgweir needs).
 constexpr std::uint64_t k_reactor_tag = 1;
 constexpr std::uint64_t k_ignored_tag = 2;
-constexpr std::uint64_t k_tick_tag = 3;
-// The ticker's period: the longest a wait can be held by a counted send that did not complete at once.
-constexpr long k_tick_ns = 10'000'000;
 
 }  // namespace
 
@@ -66,19 +63,10 @@ struct Ring::State {
   bool reactor_ready = false;  // Asio's epoll descriptor reported readable since Asio's last turn
   bool watching = false;       // the multishot poll of it is armed
   bool closed = false;         // shut down: nothing more is queued
+  bool sends_queued = false;   // a send is queued and not yet submitted
   pthread_t owner{};           // the loop's thread: the only one the ring takes requests from
 #if PGWEIR_HAVE_IO_URING
   std::deque<__kernel_timespec> timeouts;  // of timeout requests not yet submitted
-#endif
-  std::uint64_t submission = 1;  // counts submissions: a request queued now goes with this one
-  unsigned unwaited_sends = 0;   // sends queued for this submission that nobody waits for
-  // The ticker: a multishot timeout, running while sends are counted (see tick()).
-  bool ticks_ok = true;             // the kernel takes multishot timeouts (Linux 6.4): sends may be counted
-  bool ticking = false;             // armed
-  bool counted_since_tick = false;  // a send was counted since the last tick
-  bool untick_sent = false;         // its removal is queued
-#if PGWEIR_HAVE_IO_URING
-  __kernel_timespec tick_period{0, k_tick_ns};
 #endif
   boost::intrusive::list<RingOp, boost::intrusive::member_hook<RingOp, decltype(RingOp::hook), &RingOp::hook>>
       pending;
@@ -111,10 +99,6 @@ std::uint64_t user_data(const RingOp* op) {
 RingOp* op_of(std::uint64_t data) {
   return reinterpret_cast<RingOp*>(static_cast<std::uintptr_t>(data & k_address_mask));
 }
-
-#ifndef IORING_TIMEOUT_MULTISHOT
-#define IORING_TIMEOUT_MULTISHOT (1U << 6)  // Linux 6.4; liburing 2.3's header predates it
-#endif
 
 int setup(io_uring& ring) {
   io_uring_params params{};
@@ -167,38 +151,6 @@ void* Ring::next_sqe() {
   return sqe;
 }
 
-// Counting sends (Ring::send) is a bet that they complete when submitted. A send that does not keeps the loop's
-// wait for one completion more, and a client whose query is that completion would wait for the next. So while
-// sends are counted a multishot timeout ticks every k_tick_ns: a tick is a completion, and ends such a wait. A
-// tick that finds no send counted since the last one removes the ticker, so an idle loop is not woken.
-void Ring::tick() {
-  auto& s = *state_;
-  auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
-  io_uring_prep_timeout(sqe, &s.tick_period, 0, IORING_TIMEOUT_MULTISHOT);
-  io_uring_sqe_set_data64(sqe, k_tick_tag);
-  s.ticking = true;
-  s.untick_sent = false;
-}
-
-void Ring::on_tick(int result, unsigned flags) {
-  auto& s = *state_;
-  if (result == -EINVAL) s.ticks_ok = false;  // a kernel without multishot timeouts: sends are not counted
-  if ((flags & IORING_CQE_F_MORE) == 0) {
-    // Removed (or refused). A send counted after the removal was queued found the ticker still there: a new one
-    // starts now. Until it is armed, no wait can be held: the removal's completions end the wait they come in.
-    s.ticking = false;
-    if (s.ticks_ok && s.counted_since_tick) tick();
-    return;
-  }
-  if (!s.counted_since_tick && !s.untick_sent) {
-    auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
-    io_uring_prep_timeout_remove(sqe, k_tick_tag, 0);
-    io_uring_sqe_set_data64(sqe, k_ignored_tag);
-    s.untick_sent = true;
-  }
-  s.counted_since_tick = false;
-}
-
 void Ring::watch_reactor() {
   auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
   io_uring_prep_poll_multishot(sqe, state_->epoll_fd, POLLIN);
@@ -223,7 +175,6 @@ bool Ring::refuse(RingOp* op) {
 // The submission entry of a new request made with `op`, which is pending from now on.
 void* Ring::begin(RingOp* op) {
   op->cancel_sent = op->abandoned = false;
-  op->counted_in = 0;
   ++op->generation;
   auto* sqe = static_cast<io_uring_sqe*>(next_sqe());
   state_->pending.push_back(*op);
@@ -237,22 +188,12 @@ void Ring::recv(int fd, char* data, std::size_t size, RingOp* op) {
   io_uring_sqe_set_data64(sqe, user_data(op));
 }
 
-void Ring::send(int fd, const char* data, std::size_t size, RingOp* op, bool unwaited) {
+void Ring::send(int fd, const char* data, std::size_t size, RingOp* op) {
   if (refuse(op)) return;
   auto* sqe = static_cast<io_uring_sqe*>(begin(op));
   io_uring_prep_send(sqe, fd, data, size, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(sqe, user_data(op));
-  if (unwaited && state_->ticks_ok) {
-    auto submission = state_->submission;
-    state_->counted_since_tick = true;
-    if (!state_->ticking) tick();
-    // Arming the ticker submits what is queued when the queue is full: the send is then no longer the next
-    // wait's to count.
-    if (state_->submission == submission) {
-      op->counted_in = submission;
-      ++state_->unwaited_sends;
-    }
-  }
+  state_->sends_queued = true;
 }
 
 void Ring::timeout(std::chrono::milliseconds after, RingOp* op) {
@@ -267,15 +208,8 @@ void Ring::timeout(std::chrono::milliseconds after, RingOp* op) {
   submit();
 }
 
-void Ring::uncount(RingOp* op) {
-  if (op->counted_in != state_->submission) return;
-  op->counted_in = 0;
-  --state_->unwaited_sends;
-}
-
 void Ring::submitted() {
-  ++state_->submission;
-  state_->unwaited_sends = 0;
+  state_->sends_queued = false;
   // A submission the kernel turned away (EBUSY) leaves its entries queued, and their timespecs are still read.
   if (io_uring_sq_ready(&state_->ring) == 0) state_->timeouts.clear();
 }
@@ -320,10 +254,6 @@ void Ring::reap() {
       continue;
     }
     if (data == k_ignored_tag) continue;
-    if (data == k_tick_tag) {
-      on_tick(result, flags);
-      continue;
-    }
     auto* op = op_of(data);
     s.pending.erase(s.pending.iterator_to(*op));
     if (op->owner) {
@@ -362,10 +292,18 @@ void Ring::pump() {
     reap();
     if (!s.watching) watch_reactor();
     if (s.reactor_ready || asio_has_work()) break;
-    // One completion more than the unwaited sends submitted here: a send that completes at once does not end the
-    // wait. One that does not (a peer that reads slowly) would hold the wait until one more completion came than
-    // needed; the ticker (tick()) bounds that.
-    int r = io_uring_submit_and_wait(&s.ring, s.unwaited_sends + 1);
+    if (s.sends_queued) {
+      // Sends go to the kernel in an io_uring_enter of their own, which returns to user space before the loop
+      // waits: the peer a send wakes (PostgreSQL with a query, a client with its result) can take this CPU at
+      // once while this thread stays runnable, as with epoll's send(). Submitted with the wait instead, the
+      // thread is asleep by the time the peer runs, and at a light fixed rate (2 000 tx/s, 10 clients, two
+      // cores) that cost 10-20 us of median latency per transaction (bench/RESULTS.md, seventeenth session), for
+      // the one system call this saves. The sends' completions, posted at their submission, are reaped first.
+      io_uring_submit(&s.ring);
+      submitted();
+      continue;
+    }
+    int r = io_uring_submit_and_wait(&s.ring, 1);
     submitted();
     if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
       // Not expected of a ring that was set up (EINTR is a signal, EAGAIN and EBUSY a full queue that the next
@@ -406,13 +344,10 @@ std::string Ring::create(asio::io_context&) { return probe(); }
 void Ring::start(asio::io_context&) {}
 void* Ring::next_sqe() { return nullptr; }
 void Ring::watch_reactor() {}
-void Ring::tick() {}
-void Ring::on_tick(int, unsigned) {}
 bool Ring::refuse(RingOp*) { return true; }
 bool Ring::refusing() const { return true; }
 void Ring::recv(int, char*, std::size_t, RingOp*) {}
-void Ring::send(int, const char*, std::size_t, RingOp*, bool) {}
-void Ring::uncount(RingOp*) {}
+void Ring::send(int, const char*, std::size_t, RingOp*) {}
 void* Ring::begin(RingOp*) { return nullptr; }
 void Ring::submitted() {}
 void Ring::timeout(std::chrono::milliseconds, RingOp*) {}

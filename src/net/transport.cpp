@@ -148,7 +148,7 @@ struct Transport::RingSend : RingOp {
 
   void start() {
     in_flight = true;
-    ring->send(fd, bytes.data() + offset, bytes.size() - offset, this, transport && transport->flush_waiters_.empty());
+    ring->send(fd, bytes.data() + offset, bytes.size() - offset, this);
   }
   void release() {
     if (in_flight || deadline_armed) return;
@@ -242,7 +242,6 @@ void Transport::wake_flushed(ErrorCode ec, bool posted) {
 
 Task<ErrorCode> Transport::flush() {
   if (!send_op_) co_return send_error_;
-  ring_->uncount(send_op_);
   WaitResult got;
   co_await suspend_into([this, &got](CoroutineFrame* frame) { flush_waiters_.push_back(make_wait_resumer(frame, got)); });
   co_return got.take();

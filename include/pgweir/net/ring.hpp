@@ -50,8 +50,6 @@ struct RingOp {
   // data just as the connection was closed does not hand that data on. (A cancel() alone leaves the result as it
   // is: data a read took is never dropped.)
   bool abandoned = false;
-  // A send expected to complete at its submission (see Ring::send): the submission it is counted for.
-  std::uint64_t counted_in = 0;
   // Counts the requests made with this object, and goes into the request's user_data beside its address, so that a
   // cancellation meant for an earlier request made with the same object (ops are recycled) never matches this one.
   // Submission order already keeps them apart (a cancellation queued before a request is submitted before it);
@@ -80,12 +78,8 @@ class Ring : public asio::execution_context::service {
   // Queues a recv of at most `size` bytes into `data`, a poll for `events` (POLLIN, POLLOUT...), or the
   // cancellation of a pending request. Submitted with the loop's next wait.
   void recv(int fd, char* data, std::size_t size, RingOp* op);
-  // A send nobody waits for (`unwaited`: a relay write, whose buffer is the ring's) usually completes the moment it
-  // is submitted; counted, it does not end the loop's next wait by itself, which would cost a second
-  // io_uring_enter per wake-up (one that submits and finds the send's completion, one that waits). uncount() it
-  // when something starts waiting for it before the submission.
-  void send(int fd, const char* data, std::size_t size, RingOp* op, bool unwaited);
-  void uncount(RingOp* op);
+  // Queues a send. Sends are submitted on their own before the loop waits (see Ring::pump).
+  void send(int fd, const char* data, std::size_t size, RingOp* op);
   void poll(int fd, unsigned events, RingOp* op);
   // Completes `op` after `after` (or when cancelled, with -ECANCELED).
   void timeout(std::chrono::milliseconds after, RingOp* op);
@@ -103,8 +97,6 @@ class Ring : public asio::execution_context::service {
   void pump();
   void reap();
   void watch_reactor();
-  void tick();
-  void on_tick(int result, unsigned flags);
   bool asio_has_work();
   bool refuse(RingOp* op);
   bool refusing() const;
