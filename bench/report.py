@@ -186,7 +186,20 @@ def latency_section(d):
           for t in ("pgbouncer", "pgweir")}
     out += ["", "pgweir/pgbouncer added latency: p50 %s, p99 %s; proxy CPU per tx at this rate: %s" % (
         ratio(dp["pgweir"][0], dp["pgbouncer"][0]), ratio(dp["pgweir"][1], dp["pgbouncer"][1]),
-        ratio(d.median("b", variant, 10, "pgweir", "cpu_us_per_tx"), d.median("b", variant, 10, "pgbouncer", "cpu_us_per_tx"))), ""]
+        ratio(d.median("b", variant, 10, "pgweir", "cpu_us_per_tx"), d.median("b", variant, 10, "pgbouncer", "cpu_us_per_tx")))]
+    # Each repetition runs every target back to back: pgweir − PgBouncer within one repetition leaves out the
+    # drift between repetitions.
+    paired = []
+    for m in ("lat_p50_us", "lat_p99_us"):
+        mine = d.by_rep.get(("b", variant, 10, "pgweir"), {}).get(m, {})
+        base = d.by_rep.get(("b", variant, 10, "pgbouncer"), {}).get(m, {})
+        diffs = [mine[r] - base[r] for r in mine if r in base]
+        if diffs:
+            paired.append("%s below PgBouncer's in %d of %d repetitions, median difference %+.0f µs" % (
+                m[4:7], sum(1 for x in diffs if x < 0), len(diffs), statistics.median(diffs)))
+    if paired:
+        out += ["", "Per repetition, pgweir's " + "; ".join(paired) + "."]
+    out.append("")
     return "\n".join(out)
 
 

@@ -14,6 +14,7 @@
 #      as pgweir's own; pgweir-w1 and pgweir-w2 in g, h and s use epoll, pgweir-w1-uring and pgweir-w2-uring io_uring)
 #      BUSY_SETTLE=4 (seconds between the busy clients' query and the RSS reading in c)
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
+#      B_REPS=10 B_DURATION=5 (b's repetitions and run length; REPS and DURATION with --smoke)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
 # The whole script is one brace group, read before any of it runs: editing this file during a run (it takes
 # half an hour) cannot change what the run does next.
@@ -53,6 +54,9 @@ else
   : "${G_CLIENTS:=$CLIENTS}"
 fi
 : "${RATE:=2000}" "${H_CLIENTS:=1 10}" "${PGWEIR_IO:=io_uring}"
+# (b) latency at a light rate drifts by tens of µs from minute to minute on a shared machine: more, shorter
+# repetitions, each running every target back to back, pair the targets better than three long ones.
+if ((smoke)); then : "${B_REPS:=$REPS}" "${B_DURATION:=$DURATION}"; else : "${B_REPS:=10}" "${B_DURATION:=5}"; fi
 # (c) busy variant: seconds between the clients' one query and the RSS reading (pgweir parks clients idle for
 # server.client_park_after, 2 s by default).
 : "${BUSY_SETTLE:=4}"
@@ -141,7 +145,7 @@ for c in $CLIENTS $G_CLIENTS $TLS_CLIENTS; do ((c > max_clients)) && max_clients
 # ---------------------------------------------------------------- machine description
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
-  echo "mode: $( ((smoke)) && echo smoke || echo full), repetitions $REPS, duration ${DURATION}s per run"
+  echo "mode: $( ((smoke)) && echo smoke || echo full), repetitions $REPS, duration ${DURATION}s per run (b: $B_REPS of ${B_DURATION}s)"
   echo "cpu: $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(nproc) cores"
   echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
   echo "kernel: $(uname -sr)"
@@ -252,12 +256,12 @@ if want a; then
 fi
 
 if want b; then
-  log "== b. latency at a fixed rate of $RATE tx/s, 10 clients"
+  log "== b. latency at a fixed rate of $RATE tx/s, 10 clients, $B_REPS repetitions of ${B_DURATION}s"
   mkdir -p "$BENCH_TMP/lat"
-  for ((rep = 1; rep <= REPS; rep++)); do
+  for ((rep = 1; rep <= B_REPS; rep++)); do
     for t in $(rotate "$rep" direct pgbouncer pgweir); do
       prefix=$BENCH_TMP/lat/${t}_r$rep
-      run_pgbench b rate$RATE 10 "$t" "$rep" -- -n -S -M simple -c 10 -j 2 -R "$RATE" -T "$DURATION" --log --log-prefix="$prefix"
+      run_pgbench b rate$RATE 10 "$t" "$rep" -- -n -S -M simple -c 10 -j 2 -R "$RATE" -T "$B_DURATION" --log --log-prefix="$prefix"
       if [[ "$R_STATUS" == ok ]]; then
         read -r p50 p99 p999 n < <(python3 "$here/report.py" latency "$prefix".*)
         csv_row b "rate$RATE" 10 "$t" "$rep" lat_p50_us "$p50"
