@@ -297,7 +297,7 @@ void Ring::pump() {
       // waits: the peer a send wakes (PostgreSQL with a query, a client with its result) can take this CPU at
       // once while this thread stays runnable, as with epoll's send(). Submitted with the wait instead, the
       // thread is asleep by the time the peer runs, and at a light fixed rate (2 000 tx/s, 10 clients, two
-      // cores) that cost 10-20 us of median latency per transaction (bench/RESULTS.md, seventeenth session), for
+      // cores) that cost 10-30 us of median latency per transaction (bench/RESULTS.md, seventeenth session), for
       // the one system call this saves. The sends' completions, posted at their submission, are reaped first.
       io_uring_submit(&s.ring);
       submitted();
