@@ -76,7 +76,8 @@ class Ring : public asio::execution_context::service {
   ~Ring() override;
 
   // Queues a recv of at most `size` bytes into `data`, a poll for `events` (POLLIN, POLLOUT...), or the
-  // cancellation of a pending request. Submitted with the loop's next wait.
+  // cancellation of a pending request. Submitted with the loop's next wait (just before it, with the sends, when a
+  // send is queued too).
   void recv(int fd, char* data, std::size_t size, RingOp* op);
   // Queues a send. Sends are submitted on their own before the loop waits (see Ring::pump).
   void send(int fd, const char* data, std::size_t size, RingOp* op);
