@@ -400,6 +400,17 @@ int Daemon::run() {
   const auto& cfg = *settings->config;
   apply_logging(cfg);
 
+  // The unix socket first: the kernel accepts TCP connections from listen() on, and whoever sees the TCP port
+  // answer (a health check, a test, a script) may go on to the socket file at once.
+  if (!cfg.server.unix_socket_dir.empty()) {
+    auto first = config::parse_listen_address(cfg.server.listen.empty() ? "" : cfg.server.listen.front());
+    auto l = listen_unix(cfg.server.unix_socket_dir, first ? first->port : 6432);
+    if (!l) {
+      std::fprintf(stderr, "pgweir: %s\n", l.error().message.c_str());
+      return 1;
+    }
+    listeners_.push_back(std::move(*l));
+  }
   for (const auto& entry : cfg.server.listen) {
     auto addr = config::parse_listen_address(entry);
     if (!addr) {
@@ -409,15 +420,8 @@ int Daemon::run() {
     auto l = listen_tcp(addr->host, addr->port);
     if (!l) {
       std::fprintf(stderr, "pgweir: %s\n", l.error().message.c_str());
-      return 1;
-    }
-    listeners_.push_back(std::move(*l));
-  }
-  if (!cfg.server.unix_socket_dir.empty()) {
-    auto first = config::parse_listen_address(cfg.server.listen.empty() ? "" : cfg.server.listen.front());
-    auto l = listen_unix(cfg.server.unix_socket_dir, first ? first->port : 6432);
-    if (!l) {
-      std::fprintf(stderr, "pgweir: %s\n", l.error().message.c_str());
+      for (auto& made : listeners_)
+        if (!made.unix_path.empty()) ::unlink(made.unix_path.c_str());
       return 1;
     }
     listeners_.push_back(std::move(*l));
