@@ -411,19 +411,18 @@ int Daemon::run() {
     }
     listeners_.push_back(std::move(*l));
   }
+  // A TCP listener that fails takes the socket file made above with it.
+  auto fail = [this](const std::string& message) {
+    std::fprintf(stderr, "pgweir: %s\n", message.c_str());
+    for (auto& made : listeners_)
+      if (!made.unix_path.empty()) ::unlink(made.unix_path.c_str());
+    return 1;
+  };
   for (const auto& entry : cfg.server.listen) {
     auto addr = config::parse_listen_address(entry);
-    if (!addr) {
-      std::fprintf(stderr, "pgweir: invalid listen address \"%s\"\n", entry.c_str());
-      return 1;
-    }
+    if (!addr) return fail("invalid listen address \"" + entry + "\"");
     auto l = listen_tcp(addr->host, addr->port);
-    if (!l) {
-      std::fprintf(stderr, "pgweir: %s\n", l.error().message.c_str());
-      for (auto& made : listeners_)
-        if (!made.unix_path.empty()) ::unlink(made.unix_path.c_str());
-      return 1;
-    }
+    if (!l) return fail(l.error().message);
     listeners_.push_back(std::move(*l));
   }
 
