@@ -288,6 +288,7 @@ class Daemon {
   net::Task<void> watch_shutdown();
   Expected<void> start_metrics();
   void check_health();
+  void remove_socket_files();
   std::vector<metrics::PoolGauges> pool_gauges();
 
   std::string path_;
@@ -300,6 +301,7 @@ class Daemon {
   std::atomic<bool> listening_{false};
   std::atomic<bool> reachable_{true};
   std::string unreachable_reason_;
+  std::uint64_t answered_seen_ = 0;  // the pools' answered queries at the last health check (health thread only)
   std::mutex reload_mutex_;
   std::mutex health_mutex_;
   client::SessionEnv env_;
@@ -414,8 +416,7 @@ int Daemon::run() {
   // A TCP listener that fails takes the socket file made above with it.
   auto fail = [this](const std::string& message) {
     std::fprintf(stderr, "pgweir: %s\n", message.c_str());
-    for (auto& made : listeners_)
-      if (!made.unix_path.empty()) ::unlink(made.unix_path.c_str());
+    remove_socket_files();
     return 1;
   };
   for (const auto& entry : cfg.server.listen) {
@@ -510,8 +511,7 @@ int Daemon::run() {
     w->io.stop();
     if (w->thread.joinable()) w->thread.join();
   }
-  for (auto& l : listeners_)
-    if (!l.unix_path.empty()) ::unlink(l.unix_path.c_str());
+  remove_socket_files();
   log::info("stopped");
   return 0;
 }
@@ -550,17 +550,30 @@ Expected<void> Daemon::start_metrics() {
   return {};
 }
 
-// Ready when at least one configured database answers PQping (the wildcard's server counts too).
+void Daemon::remove_socket_files() {
+  for (const auto& l : listeners_)
+    if (!l.unix_path.empty()) ::unlink(l.unix_path.c_str());
+}
+
+// Ready when at least one configured database answers (the wildcard's server counts too). A query a server
+// answered since the last check is that answer already; only without one is each database pinged in turn
+// (PQping logs in: a PostgreSQL backend started every 2 s, in log_connections and pg_stat_database.sessions,
+// for as long as the pooler runs). The sum can fall when a reload drops a pool: then it pings.
 void Daemon::check_health() {
-  auto settings = router_.settings();
-  bool any = false;
+  std::uint64_t answered = 0;
+  for (const auto& p : router_.pools()) answered += p->cells().queries.value();
+  bool any = answered > answered_seen_;
+  answered_seen_ = answered;
   std::string reason = "no database configured";
-  for (const auto& [name, db] : settings->config->databases) {
-    if (pq::ping(db.target, std::chrono::seconds(2))) {
-      any = true;
-      break;
+  if (!any) {
+    auto settings = router_.settings();
+    for (const auto& [name, db] : settings->config->databases) {
+      if (pq::ping(db.target, std::chrono::seconds(2))) {
+        any = true;
+        break;
+      }
+      reason = "database \"" + name + "\" is unreachable";
     }
-    reason = "database \"" + name + "\" is unreachable";
   }
   {
     std::lock_guard lock(health_mutex_);

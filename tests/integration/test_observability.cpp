@@ -665,6 +665,55 @@ TEST_CASE("/healthz and /readyz follow PostgreSQL going away and coming back; ot
   CHECK_MESSAGE(back.ok, "a query after PostgreSQL came back: " << back.error.sqlstate << " " << back.error.message);
 }
 
+TEST_CASE("/readyz rides on answered queries: no PostgreSQL session of pgweir's own while clients are served") {
+  const std::string user = "obs_ready";
+  ensure_database(user);
+  const int mport = free_port();
+  ObsConfig c;
+  c.size = 1;  // one server connection: any other session in obs_db is a ping
+  // The ping logs in as the DSN's user; without one (the OS user, no such role) it ends before a session starts.
+  auto config = obs_config(c, mport);
+  const std::string dsn_tail = "/obs_db?sslmode=disable";
+  const auto at = config.find(dsn_tail);
+  REQUIRE(at != std::string::npos);
+  config.insert(at + dsn_tail.size(), "&user=" + user);
+  Pgweir p(config);
+  PGWEIR_LOG_ON_FAILURE(p);
+  auto& pg = shared_cluster();
+  // Sessions started in obs_db: pgweir's server connections and each readiness ping (a full login).
+  auto sessions = [&] { return std::stoll(pg.exec("SELECT sessions FROM pg_stat_database WHERE datname = 'obs_db'")); };
+
+  HttpResponse ready;
+  REQUIRE_MESSAGE(eventually([&] { return (ready = http(mport, "/readyz")).status == 200; }, 15s),
+                  "GET /readyz with PostgreSQL up: expected 200, got " << ready.status << " " << ready.body);
+  PgConn client(p.conninfo("appdb", user));
+  REQUIRE_MESSAGE(client.ok(), client.error_text());
+  REQUIRE(client.value("SELECT 1") == "1");  // the pool's server connection is open from here on
+
+  // Three health-check cycles of steady traffic on the one server connection.
+  const auto before = sessions();
+  const auto until = std::chrono::steady_clock::now() + 6500ms;
+  int answered = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    REQUIRE(client.value("SELECT 1") == "1");
+    ++answered;
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto during = sessions() - before;
+  CHECK_MESSAGE(during == 0, "while " << answered << " queries were answered over 6.5 s, " << during
+                                      << " sessions were started in obs_db (expected none: the answers show "
+                                         "the database is reachable, no ping needed)");
+  ready = http(mport, "/readyz");
+  CHECK_MESSAGE(ready.status == 200, "GET /readyz during traffic: expected 200, got " << ready.status << " "
+                                                                                      << ready.body);
+
+  // Quiet: readiness goes back to pinging, so a database that went away is still noticed with no traffic.
+  const auto quiet = sessions();
+  CHECK_MESSAGE(eventually([&] { return sessions() > quiet; }, 10s),
+                "with no traffic for 10 s pgweir should have pinged obs_db (a session started); sessions stayed at "
+                    << quiet);
+}
+
 TEST_CASE("admin console: PgBouncer 1.18 columns, permissions, PAUSE/RESUME, RELOAD, KILL_CLIENT, RECONNECT") {
   const std::string user = "obs_console";
   ensure_database(user);
