@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import sys
 
-TARGET_ORDER = ["direct", "pgbouncer", "pgweir", "pgweir-w1", "pgweir-w1-uring", "pgweir-w2", "pgweir-w2-uring",
+TARGET_ORDER = ["direct", "pgbouncer", "pgbouncer-2", "pgweir", "pgweir-w1", "pgweir-w1-uring", "pgweir-w2", "pgweir-w2-uring",
                 "relay-epoll", "relay-uring", "relay-hybrid"]
 
 
@@ -189,16 +189,22 @@ def latency_section(d):
         ratio(d.median("b", variant, 10, "pgweir", "cpu_us_per_tx"), d.median("b", variant, 10, "pgbouncer", "cpu_us_per_tx")))]
     # Each repetition runs every target back to back: pgweir − PgBouncer within one repetition leaves out the
     # drift between repetitions.
-    paired = []
-    for m in ("lat_p50_us", "lat_p99_us"):
-        mine = d.by_rep.get(("b", variant, 10, "pgweir"), {}).get(m, {})
-        base = d.by_rep.get(("b", variant, 10, "pgbouncer"), {}).get(m, {})
-        diffs = [mine[r] - base[r] for r in mine if r in base]
-        if diffs:
-            paired.append("%s below PgBouncer's in %d of %d repetitions, median difference %+.0f µs" % (
-                m[4:7], sum(1 for x in diffs if x < 0), len(diffs), statistics.median(diffs)))
-    if paired:
-        out += ["", "Per repetition, pgweir's " + "; ".join(paired) + "."]
+    def paired(target):
+        parts = []
+        for m in ("lat_p50_us", "lat_p99_us"):
+            mine = d.by_rep.get(("b", variant, 10, target), {}).get(m, {})
+            base = d.by_rep.get(("b", variant, 10, "pgbouncer"), {}).get(m, {})
+            diffs = [mine[r] - base[r] for r in mine if r in base]
+            if diffs:
+                parts.append("%s below PgBouncer's in %d of %d repetitions, median difference %+.0f µs" % (
+                    m[4:7], sum(1 for x in diffs if x < 0), len(diffs), statistics.median(diffs)))
+        return "; ".join(parts)
+    mine, twin = paired("pgweir"), paired("pgbouncer-2")
+    if mine:
+        out += ["", "Per repetition, pgweir's " + mine + "."]
+    if twin:
+        # The same program twice: what a difference of this size between two proxies is worth.
+        out += ["", "A/A: a second PgBouncer, configured like the first, in the same repetitions: " + twin + "."]
     out.append("")
     return "\n".join(out)
 

@@ -1,0 +1,7 @@
+#!/bin/bash
+# pct.sh ROUNDS SECS name:port ... -> pgbench logs in /tmp/pe/tl/NAME_rROUND.*
+R=$1; S=$2; shift 2; export PATH=/usr/lib/postgresql/15/bin:$PATH
+D=${PCT_DIR:-/tmp/pe/tl}; rm -rf $D; mkdir -p $D; t=("$@"); n=${#t[@]}
+for r in $(seq $R); do for i in $(seq 0 $((n-1))); do x=${t[$(( (i+r) % n ))]}; name=${x%%:*}; port=${x##*:}
+pgbench -h 127.0.0.1 -p $port -U bench -n -S -M simple -c 10 -j 2 -R 2000 -T $S --log --log-prefix=$D/${name}_r$r bench >/dev/null 2>&1
+done; done
