@@ -262,13 +262,8 @@ if want b; then
   # repetitions is the noise a pgweir - PgBouncer difference has to be read against (an A/A comparison).
   start_pgbouncer pgbouncer-2 scram-sha-256 disable
   warm_servers pgbouncer-2
-  # The targets run in a rotated cycle, reversed every other repetition: a target's percentiles depend on which
-  # one ran just before it (by hand, 2 000 tx/s: the PgBouncer that ran right after pgweir had the lower p99 of the
-  # two, by 150-300 us, whichever of them it was), and a fixed cycle gives each target the same predecessor always.
-  cycle=(direct pgbouncer pgbouncer-2 pgweir)
   for ((rep = 1; rep <= B_REPS; rep++)); do
-    if ((rep % 2 == 0)); then order=(pgweir pgbouncer-2 pgbouncer direct); else order=("${cycle[@]}"); fi
-    for t in $(rotate "$rep" "${order[@]}"); do
+    for t in $(rotate "$rep" direct pgbouncer pgbouncer-2 pgweir); do
       prefix=$BENCH_TMP/lat/${t}_r$rep
       run_pgbench b rate$RATE 10 "$t" "$rep" -- -n -S -M simple -c 10 -j 2 -R "$RATE" -T "$B_DURATION" --log --log-prefix="$prefix"
       if [[ "$R_STATUS" == ok ]]; then
