@@ -9,6 +9,7 @@ Standard library only; plots need gnuplot (package gnuplot-nox) and are skipped 
 import collections
 import csv
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -163,6 +164,13 @@ def variant_order(v):
     return (known.index(v) if v in known else len(known), v)
 
 
+def median_interval(values, resamples=2000):
+    """A 90 % bootstrap interval of the median of `values` (fixed seed: the same data gives the same report)."""
+    rng = random.Random(1)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    return meds[resamples // 20], meds[resamples - 1 - resamples // 20]
+
+
 def latency_section(d):
     keys = d.keys("b")
     if not keys:
@@ -196,8 +204,11 @@ def latency_section(d):
             base = d.by_rep.get(("b", variant, 10, "pgbouncer"), {}).get(m, {})
             diffs = [mine[r] - base[r] for r in mine if r in base]
             if diffs:
-                parts.append("%s below PgBouncer's in %d of %d repetitions, median difference %+.0f µs" % (
-                    m[4:7], sum(1 for x in diffs if x < 0), len(diffs), statistics.median(diffs)))
+                part = "%s below PgBouncer's in %d of %d repetitions, median difference %+.0f µs" % (
+                    m[4:7], sum(1 for x in diffs if x < 0), len(diffs), statistics.median(diffs))
+                if len(diffs) >= 5:  # fewer say nothing about an interval (a smoke run has one)
+                    part += " (90 %% interval %+.0f to %+.0f)" % median_interval(diffs)
+                parts.append(part)
         return "; ".join(parts)
     mine, twin = paired("pgweir"), paired("pgbouncer-2")
     if mine:

@@ -14,7 +14,7 @@
 #      as pgweir's own; pgweir-w1 and pgweir-w2 in g, h and s use epoll, pgweir-w1-uring and pgweir-w2-uring io_uring)
 #      BUSY_SETTLE=4 (seconds between the busy clients' query and the RSS reading in c)
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
-#      B_REPS=10 B_DURATION=5 (b's repetitions and run length; REPS and DURATION with --smoke)
+#      B_REPS=24 B_DURATION=10 (b's repetitions and run length; REPS and DURATION with --smoke)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
 # The whole script is one brace group, read before any of it runs: editing this file during a run (it takes
 # half an hour) cannot change what the run does next.
@@ -54,9 +54,11 @@ else
   : "${G_CLIENTS:=$CLIENTS}"
 fi
 : "${RATE:=2000}" "${H_CLIENTS:=1 10}" "${PGWEIR_IO:=io_uring}"
-# (b) latency at a light rate drifts by tens of µs from minute to minute on a shared machine: more, shorter
-# repetitions, each running every target back to back, pair the targets better than three long ones.
-if ((smoke)); then : "${B_REPS:=$REPS}" "${B_DURATION:=$DURATION}"; else : "${B_REPS:=10}" "${B_DURATION:=5}"; fi
+# (b) latency at a light rate drifts by tens of µs from minute to minute on a shared machine: many repetitions,
+# each running every target back to back, pair the targets better than three long ones. 24 of 10 s (about 18
+# minutes) narrow the 90 % interval of pgweir's p99 difference from PgBouncer's to about ±240 µs, where 10 of 5 s
+# left it at about ±550; at p50 both give about ±17-20 µs (bench/RESULTS.md, twentieth session).
+if ((smoke)); then : "${B_REPS:=$REPS}" "${B_DURATION:=$DURATION}"; else : "${B_REPS:=24}" "${B_DURATION:=10}"; fi
 # (c) busy variant: seconds between the clients' one query and the RSS reading (pgweir parks clients idle for
 # server.client_park_after, 2 s by default).
 : "${BUSY_SETTLE:=4}"
