@@ -1,8 +1,8 @@
 #!/bin/bash
 # memtest.sh WINDOW [env...]: fresh pgweir (scram2.toml, two workers), warmed; RSS delta per client for 1000 idle logins
 W=$1; shift
-pkill -f idle_clients.py; pkill -f "pgweir -c scram2.toml"; sleep 1
-(env "$@" setsid ${PGWEIR:-./pgweir} -c scram2.toml > s2.log 2>&1 &); sleep 1.5; P=$(pgrep -f "pgweir -c scram2.toml")
+pkill -f idle_clients.py; pkill -f -- "-c scram2.toml"; sleep 1
+(env "$@" setsid ${PGWEIR:-./pgweir} -c scram2.toml > s2.log 2>&1 &); sleep 1.5; P=$(pgrep -f -- "-c scram2.toml")
 export PATH=/usr/lib/postgresql/15/bin:$PATH PGPASSWORD=bench
 pgbench -h 127.0.0.1 -p 26452 -U bench -n -S -c 10 -j 2 -t 20 bench >/dev/null 2>&1; sleep 1
 cat /proc/$P/smaps > smaps0.txt; b=$(awk '/VmRSS/{print $2}' /proc/$P/status); rm -f idle.ready
