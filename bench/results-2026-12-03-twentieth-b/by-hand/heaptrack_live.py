@@ -1,7 +1,6 @@
 # heaptrack_live.py FILE.zst: live malloc bytes over time from a heaptrack recording, and the growth of what is
 # live from 3 s before the peak to 1.5 s after it, by the first pgweir frame of each allocation
 import sys, subprocess, collections
-# live.py FILE: allocations live at the moment of most allocations-live after a burst, by call site
 lines = subprocess.run(['zstd', '-dc', sys.argv[1]], capture_output=True, text=True).stdout.splitlines()
 strings = [None]; ips = [None]; traces = [None]; allocs = []
 live = collections.Counter(); t = 0; snap = {}
