@@ -222,7 +222,7 @@ net::Task<bool> Session::negotiate() {
 
 net::Task<std::optional<std::string>> Session::read_auth_message(char expected_tag) {
   std::string buffer;
-  auto msg = co_await net::read_message(client_, buffer, limits::k_max_auth_message);
+  auto msg = co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead);
   if (!msg) {
     reason_ = msg.error().message == "connection closed" ? CloseReason::client_eof : CloseReason::protocol_violation;
     co_return std::nullopt;

@@ -8,9 +8,6 @@
 namespace pgweir::net {
 namespace {
 
-// What one read asks for: a login message, or a server's whole answer to a login, usually fits.
-constexpr std::size_t k_read_ahead = 1024;
-
 Error io_error(const ErrorCode& ec) {
   if (ec == asio::error::eof) return make_error("connection closed");
   return make_error(ec.message());
@@ -41,8 +38,9 @@ Task<ErrorCode> complete_frame(Transport& transport, std::string& buffer, std::s
 
 }  // namespace
 
-Task<Expected<Message>> read_message(Transport& transport, std::string& buffer, std::uint32_t max_length) {
-  buffer.resize(k_read_ahead);
+Task<Expected<Message>> read_message(Transport& transport, std::string& buffer, std::uint32_t max_length,
+                                     std::size_t read_ahead) {
+  buffer.resize(read_ahead);
   std::size_t have = 0;
   if (auto ec = co_await read_at_least(transport, buffer, have, protocol::k_header_size)) co_return io_error(ec);
   auto r = protocol::peek_frame(std::string_view(buffer.data(), have), max_length);
@@ -55,7 +53,7 @@ Task<Expected<Message>> read_message(Transport& transport, std::string& buffer, 
 }
 
 Task<Expected<std::string_view>> read_startup_packet(Transport& transport, std::string& buffer) {
-  buffer.resize(k_read_ahead);
+  buffer.resize(k_client_read_ahead);
   std::size_t have = 0;
   if (auto ec = co_await read_at_least(transport, buffer, have, 4)) co_return io_error(ec);
   auto r = protocol::peek_startup_frame(std::string_view(buffer.data(), have));

@@ -87,6 +87,31 @@ TEST_CASE("bytes read past a login message are given back and read next, in orde
   });
 }
 
+TEST_CASE("a startup packet and a password message longer than a client read-ahead are read whole, in order") {
+  Pair p;
+  std::string options(300, 'o');  // the startup packet alone is longer than k_client_read_ahead
+  std::string body = be32(196608) + std::string("user\0alice\0options\0", 19) + options + std::string("\0\0", 2);
+  std::string startup = be32(static_cast<std::uint32_t>(body.size() + 4)) + body;
+  REQUIRE(startup.size() > net::k_client_read_ahead);
+  std::string secret(net::k_client_read_ahead + 100, 's');
+  std::string password = message('p', secret + std::string(1, '\0'));
+  p.send(startup + password + "Z");
+  p.run([&](net::Transport& t) -> net::Task<void> {
+    std::string buffer;
+    auto packet = co_await net::read_startup_packet(t, buffer);
+    REQUIRE(packet);
+    CHECK(*packet == startup);
+    auto msg = co_await net::read_message(t, buffer, 1024, net::k_client_read_ahead);
+    REQUIRE(msg);
+    CHECK(msg->tag == 'p');
+    CHECK(msg->body == secret + std::string(1, '\0'));
+    char out[8];
+    auto [ec, n] = co_await t.read_some(out, sizeof out);
+    CHECK(!ec);
+    CHECK(std::string(out, n) == "Z");
+  });
+}
+
 TEST_CASE("a message split across writes is read whole") {
   Pair p;
   std::string body(3000, 'x');  // longer than one read-ahead
