@@ -16,8 +16,8 @@
 #      REPS, DURATION (override the options), SETTLE (seconds between runs)
 #      B_REPS=24 B_DURATION=10 (b's repetitions and run length; REPS and DURATION with --smoke)
 # Everything listens on 127.0.0.1 or in a temporary directory; every process started here is stopped on exit.
-# The whole script is one brace group, read before any of it runs: editing this file during a run (it takes
-# half an hour) cannot change what the run does next.
+# The whole script is one brace group, read before any of it runs: editing this file during a run (a full one
+# takes 85-100 minutes) cannot change what the run does next.
 {
 set -euo pipefail
 
