@@ -3,6 +3,10 @@
 
 #include <boost/asio/error.hpp>
 
+#include <algorithm>
+#include <optional>
+#include <tuple>
+
 #include "pgweir/core/limits.hpp"
 
 namespace pgweir::net {
@@ -13,53 +17,70 @@ Error io_error(const ErrorCode& ec) {
   return make_error(ec.message());
 }
 
-// Reads into `buffer` until it holds at least `need` bytes (at most its size), from `have`.
-Task<ErrorCode> read_at_least(Transport& transport, std::string& buffer, std::size_t& have, std::size_t need) {
-  while (have < need) {
-    auto [ec, n] = co_await transport.receive(buffer.data() + have, buffer.size() - have);
-    if (ec) co_return ec;
-    have += n;
+// Reads one whole message or packet into `buffer`: `header` bytes first, from which `measure` tells its size (or
+// why it is refused), then the rest; what was read beyond it goes back to the transport. `make` turns the frame
+// into the result. One coroutine for both kinds, and a read straight from the socket is awaited here rather than
+// through receive()'s coroutine: the frames a login holds while it waits for its client are this one and its
+// caller's.
+template <class Result, class Measure, class Make>
+Task<Expected<Result>> read_frame(Transport& transport, std::string& buffer, std::size_t read_ahead,
+                                  std::size_t header, Measure measure, Make make) {
+  buffer.resize(std::max(read_ahead, header));
+  std::size_t have = 0;
+  std::size_t need = header;
+  std::optional<std::size_t> size;  // the frame's, once its header is in
+  for (;;) {
+    while (have < need) {
+      char* to = buffer.data() + have;
+      std::size_t room = buffer.size() - have;
+      std::tuple<ErrorCode, std::size_t> got;
+      if (transport.reads_directly()) {
+        ReadResult read;
+        co_await transport.receive_into(to, room, read);
+        got = read.take();
+      } else {
+        got = co_await transport.receive(to, room);
+      }
+      if (auto [ec, n] = got; ec) {
+        co_return io_error(ec);
+      } else {
+        have += n;
+      }
+    }
+    if (size) break;
+    auto measured = measure(std::string_view(buffer.data(), have));
+    if (!measured) co_return measured.error();  // nothing is given back: the connection is not read any further
+    size = *measured;
+    if (have >= *size) break;
+    buffer.resize(*size);
+    need = *size;
   }
-  co_return ErrorCode{};
-}
-
-// `buffer` holds `have` bytes read, of which the first `size` are one whole message or packet: what follows goes
-// back to the transport, and what is missing is read.
-Task<ErrorCode> complete_frame(Transport& transport, std::string& buffer, std::size_t have, std::size_t size) {
-  if (have > size) {
-    transport.unread(std::string_view(buffer).substr(size, have - size));
-  } else if (have < size) {
-    buffer.resize(size);
-    if (auto ec = co_await read_at_least(transport, buffer, have, size)) co_return ec;
-  }
-  buffer.resize(size);
-  co_return ErrorCode{};
+  if (have > *size) transport.unread(std::string_view(buffer).substr(*size, have - *size));
+  buffer.resize(*size);
+  co_return make(std::string_view(buffer));
 }
 
 }  // namespace
 
 Task<Expected<Message>> read_message(Transport& transport, std::string& buffer, std::uint32_t max_length,
                                      std::size_t read_ahead) {
-  buffer.resize(read_ahead);
-  std::size_t have = 0;
-  if (auto ec = co_await read_at_least(transport, buffer, have, protocol::k_header_size)) co_return io_error(ec);
-  auto r = protocol::peek_frame(std::string_view(buffer.data(), have), max_length);
-  if (r.status != protocol::FrameStatus::ok) {
-    // Nothing is given back: the connection is not read any further.
-    co_return make_error(r.error ? r.error : "invalid message length");
-  }
-  if (auto ec = co_await complete_frame(transport, buffer, have, r.frame.size())) co_return io_error(ec);
-  co_return Message{r.frame.tag, std::string_view(buffer).substr(protocol::k_header_size)};
+  auto measure = [max_length](std::string_view have) -> Expected<std::size_t> {
+    auto r = protocol::peek_frame(have, max_length);
+    if (r.status != protocol::FrameStatus::ok) return make_error(r.error ? r.error : "invalid message length");
+    return r.frame.size();
+  };
+  auto make = [](std::string_view frame) { return Message{frame[0], frame.substr(protocol::k_header_size)}; };
+  return read_frame<Message>(transport, buffer, read_ahead, protocol::k_header_size, measure, make);
 }
 
 Task<Expected<std::string_view>> read_startup_packet(Transport& transport, std::string& buffer) {
-  buffer.resize(k_client_read_ahead);
-  std::size_t have = 0;
-  if (auto ec = co_await read_at_least(transport, buffer, have, 4)) co_return io_error(ec);
-  auto r = protocol::peek_startup_frame(std::string_view(buffer.data(), have));
-  if (r.status != protocol::FrameStatus::ok) co_return make_error(r.error ? r.error : "invalid startup packet length");
-  if (auto ec = co_await complete_frame(transport, buffer, have, r.length)) co_return io_error(ec);
-  co_return std::string_view(buffer);
+  auto measure = [](std::string_view have) -> Expected<std::size_t> {
+    auto r = protocol::peek_startup_frame(have);
+    if (r.status != protocol::FrameStatus::ok) return make_error(r.error ? r.error : "invalid startup packet length");
+    return std::size_t{r.length};
+  };
+  auto make = [](std::string_view packet) { return packet; };
+  return read_frame<std::string_view>(transport, buffer, k_client_read_ahead, 4, measure, make);
 }
 
 }  // namespace pgweir::net

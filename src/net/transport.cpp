@@ -538,62 +538,82 @@ std::size_t Transport::write_now(std::span<const asio::const_buffer> buffers, Er
   return 0;
 }
 
+namespace {
+
+Task<ErrorCode> done_write(ErrorCode ec) { co_return ec; }
+
+}  // namespace
+
+// Neither write_all is a coroutine on a ring: the bytes are copied to the send queue before it returns, and only
+// flush() is waited for. A login waits in write_all for every answer it sends; the epoll and TLS writes keep
+// their iovec array and staging in frames of their own instead of in every login's.
 Task<ErrorCode> Transport::write_all(std::string_view bytes) {
+  asio::const_buffer b(bytes.data(), bytes.size());
+  if (ring_) return write_all(std::span<const asio::const_buffer>(&b, 1));
+  return write_one(bytes);
+}
+
+Task<ErrorCode> Transport::write_one(std::string_view bytes) {
   asio::const_buffer b(bytes.data(), bytes.size());
   co_return co_await write_all(std::span<const asio::const_buffer>(&b, 1));
 }
 
 Task<ErrorCode> Transport::write_all(std::span<const asio::const_buffer> buffers) {
   if (ring_) {
-    if (send_error_) co_return send_error_;
+    if (send_error_) return done_write(send_error_);
     ring_enqueue(buffers, 0);
-    co_return co_await flush();
+    return flush();
   }
-  if (ssl_) {
-    // Coalesce into records of up to 16 KiB; larger buffers go out directly.
-    std::string staging;
-    auto flush = [&](const char* p, std::size_t n) -> Task<ErrorCode> {
-      while (n > 0) {
-        ERR_clear_error();
-        std::size_t written = 0;
-        if (SSL_write_ex(ssl_, p, n, &written) == 1) {
-          p += written;
-          n -= written;
-          continue;
-        }
-        switch (SSL_get_error(ssl_, 0)) {
-          case SSL_ERROR_WANT_WRITE:
-            if (auto ec = co_await wait(true)) co_return ec;
-            break;
-          case SSL_ERROR_WANT_READ:
-            if (auto ec = co_await wait(false)) co_return ec;
-            break;
-          case SSL_ERROR_SYSCALL: co_return errno != 0 ? errno_code(errno) : eof_code();
-          default: co_return tls_error_code();
-        }
-      }
-      co_return ErrorCode{};
-    };
-    for (const auto& b : buffers) {
-      auto p = static_cast<const char*>(b.data());
-      if (staging.size() + b.size() <= k_tls_coalesce) {
-        staging.append(p, b.size());
+  if (ssl_) return write_tls(buffers);
+  return write_gathered(buffers);
+}
+
+Task<ErrorCode> Transport::write_tls(std::span<const asio::const_buffer> buffers) {
+  // Coalesce into records of up to 16 KiB; larger buffers go out directly.
+  std::string staging;
+  auto flush = [&](const char* p, std::size_t n) -> Task<ErrorCode> {
+    while (n > 0) {
+      ERR_clear_error();
+      std::size_t written = 0;
+      if (SSL_write_ex(ssl_, p, n, &written) == 1) {
+        p += written;
+        n -= written;
         continue;
       }
-      if (!staging.empty()) {
-        if (auto ec = co_await flush(staging.data(), staging.size())) co_return ec;
-        staging.clear();
-      }
-      if (b.size() <= k_tls_coalesce) {
-        staging.append(p, b.size());
-      } else if (auto ec = co_await flush(p, b.size())) {
-        co_return ec;
+      switch (SSL_get_error(ssl_, 0)) {
+        case SSL_ERROR_WANT_WRITE:
+          if (auto ec = co_await wait(true)) co_return ec;
+          break;
+        case SSL_ERROR_WANT_READ:
+          if (auto ec = co_await wait(false)) co_return ec;
+          break;
+        case SSL_ERROR_SYSCALL: co_return errno != 0 ? errno_code(errno) : eof_code();
+        default: co_return tls_error_code();
       }
     }
-    if (!staging.empty()) co_return co_await flush(staging.data(), staging.size());
     co_return ErrorCode{};
+  };
+  for (const auto& b : buffers) {
+    auto p = static_cast<const char*>(b.data());
+    if (staging.size() + b.size() <= k_tls_coalesce) {
+      staging.append(p, b.size());
+      continue;
+    }
+    if (!staging.empty()) {
+      if (auto ec = co_await flush(staging.data(), staging.size())) co_return ec;
+      staging.clear();
+    }
+    if (b.size() <= k_tls_coalesce) {
+      staging.append(p, b.size());
+    } else if (auto ec = co_await flush(p, b.size())) {
+      co_return ec;
+    }
   }
+  if (!staging.empty()) co_return co_await flush(staging.data(), staging.size());
+  co_return ErrorCode{};
+}
 
+Task<ErrorCode> Transport::write_gathered(std::span<const asio::const_buffer> buffers) {
   std::array<iovec, k_max_iov> iov;
   std::size_t count = 0;
   std::size_t index = 0;     // next buffer not yet in iov

@@ -107,6 +107,9 @@ class Transport {
 
  private:
   Task<ErrorCode> wait(bool for_write);
+  Task<ErrorCode> write_one(std::string_view bytes);
+  Task<ErrorCode> write_tls(std::span<const asio::const_buffer> buffers);
+  Task<ErrorCode> write_gathered(std::span<const asio::const_buffer> buffers);
   Task<std::tuple<ErrorCode, std::size_t>> ring_receive(char* data, std::size_t size);
   void start_receive(char* data, std::size_t size, ReadResult::Resumer handler);
   // Takes the fd out of the loop's epoll set (a server connection Asio connected) or puts it in (a connection
