@@ -61,6 +61,16 @@ net::Task<void> Session::fail(CloseReason reason, std::string_view sqlstate, std
   co_await client_.write_all(out);
 }
 
+bool Session::refuse(CloseReason reason, std::string_view sqlstate, std::string message) {
+  reason_ = reason;
+  login_->scratch.clear();
+  // A refusal caused by the timeout's cancel: the client is not waited for.
+  login_->refused = !login_expired_;
+  if (login_->refused) protocol::append_error(login_->scratch, "FATAL", sqlstate, message);
+  set_close_detail(std::move(message));
+  return false;
+}
+
 net::Task<bool> Session::start_tls(bool direct) {
   SSL* ssl = SSL_new(settings_->client_tls->get());
   if (!ssl) {
@@ -78,9 +88,8 @@ net::Task<bool> Session::start_tls(bool direct) {
     unsigned int len = 0;
     SSL_get0_alpn_selected(client_.ssl(), &alpn, &len);
     if (len == 0) {
-      co_await fail(CloseReason::protocol_violation, "08P01",
-                    "received direct SSL connection request without ALPN protocol negotiation extension");
-      co_return false;
+      co_return refuse(CloseReason::protocol_violation, "08P01",
+                       "received direct SSL connection request without ALPN protocol negotiation extension");
     }
   }
   co_return true;
@@ -114,70 +123,87 @@ net::Task<bool> Session::negotiate() {
   std::string buffer;
   int negotiations = 0;
   for (;;) {
-    auto packet = co_await net::read_startup_packet(client_, buffer);
-    if (!packet) {
-      if (packet.error().message == "connection closed") {
-        reason_ = CloseReason::client_eof;
-        co_return false;
-      }
-      // The read-ahead buffer holds what was read before the length was refused (zeros if nothing was).
-      if (negotiations == 0 && !client_.is_tls() && static_cast<unsigned char>(buffer[0]) == k_tls_handshake_record) {
-        reason_ = CloseReason::tls_failed;  // not answered: the client speaks TLS, and this is not a TLS message
-        set_close_detail("direct TLS while tls.mode = disable");
-        co_return false;
-      }
-      co_await fail(CloseReason::protocol_violation, "08P01", "invalid startup packet: " + packet.error().message);
+    auto step = take_packet(co_await net::read_startup_packet(client_, buffer), buffer, negotiations);
+    if (step == PacketStep::startup) break;
+    if (step == PacketStep::cancel) {
+      co_await handle_cancel(login_->cancel);
       co_return false;
     }
-    auto parsed = protocol::parse_startup_packet(*packet);
-    if (!parsed) {
-      co_await fail(CloseReason::protocol_violation, "08P01", parsed.error().message);
+    if (step == PacketStep::stop) co_return false;
+    char answer = step == PacketStep::accept_tls ? 'S' : 'N';
+    if (auto ec = co_await client_.write_all(std::string_view(&answer, 1))) {
+      reason_ = CloseReason::client_error;
       co_return false;
     }
-    if (auto* cancel = std::get_if<protocol::CancelRequest>(&*parsed)) {
-      co_await handle_cancel(*cancel);
-      co_return false;
-    }
-    if (std::holds_alternative<protocol::SSLRequest>(*parsed) ||
-        std::holds_alternative<protocol::GSSENCRequest>(*parsed)) {
-      if (client_.is_tls() || ++negotiations > k_max_negotiation_packets) {
-        co_await fail(CloseReason::protocol_violation, "08P01", "unexpected encryption request");
-        co_return false;
-      }
-      char answer = std::holds_alternative<protocol::SSLRequest>(*parsed) && settings_->client_tls ? 'S' : 'N';
-      // Bytes sent along with the request, before our answer, would be read as if they came over TLS.
-      if (answer == 'S' && client_.has_buffered_input()) {
-        reason_ = CloseReason::protocol_violation;
-        set_close_detail("received unencrypted data after SSL request");
-        co_return false;
-      }
-      if (auto ec = co_await client_.write_all(std::string_view(&answer, 1))) {
-        reason_ = CloseReason::client_error;
-        co_return false;
-      }
-      if (answer == 'S' && !co_await start_tls(false)) co_return false;
-      continue;
-    }
-    login_->startup = std::move(std::get<protocol::StartupMessage>(*parsed));
-    break;
+    if (answer == 'S' && !co_await start_tls(false)) co_return false;
   }
+  if (!accept_startup()) co_return false;
+  if (!login_->scratch.empty()) co_await client_.write_all(login_->scratch);  // NegotiateProtocolVersion
+  co_return forward_startup();
+}
 
+// negotiate()'s steps between its waits are functions of their own: what they use in passing stays out of the
+// coroutine's frame, which every login in flight holds.
+Session::PacketStep Session::take_packet(const Expected<std::string_view>& packet, std::string_view buffer,
+                                         int& negotiations) {
+  if (!packet) {
+    if (packet.error().message == "connection closed") {
+      reason_ = CloseReason::client_eof;
+      return PacketStep::stop;
+    }
+    // The read-ahead buffer holds what was read before the length was refused (zeros if nothing was).
+    if (negotiations == 0 && !client_.is_tls() && static_cast<unsigned char>(buffer[0]) == k_tls_handshake_record) {
+      reason_ = CloseReason::tls_failed;  // not answered: the client speaks TLS, and this is not a TLS message
+      set_close_detail("direct TLS while tls.mode = disable");
+      return PacketStep::stop;
+    }
+    refuse(CloseReason::protocol_violation, "08P01", "invalid startup packet: " + packet.error().message);
+    return PacketStep::stop;
+  }
+  auto parsed = protocol::parse_startup_packet(*packet);
+  if (!parsed) {
+    refuse(CloseReason::protocol_violation, "08P01", parsed.error().message);
+    return PacketStep::stop;
+  }
+  if (auto* cancel = std::get_if<protocol::CancelRequest>(&*parsed)) {
+    login_->cancel = *cancel;
+    return PacketStep::cancel;
+  }
+  if (std::holds_alternative<protocol::SSLRequest>(*parsed) ||
+      std::holds_alternative<protocol::GSSENCRequest>(*parsed)) {
+    if (client_.is_tls() || ++negotiations > k_max_negotiation_packets) {
+      refuse(CloseReason::protocol_violation, "08P01", "unexpected encryption request");
+      return PacketStep::stop;
+    }
+    bool accept = std::holds_alternative<protocol::SSLRequest>(*parsed) && settings_->client_tls;
+    // Bytes sent along with the request, before our answer, would be read as if they came over TLS.
+    if (accept && client_.has_buffered_input()) {
+      reason_ = CloseReason::protocol_violation;
+      set_close_detail("received unencrypted data after SSL request");
+      return PacketStep::stop;
+    }
+    return accept ? PacketStep::accept_tls : PacketStep::decline_encryption;
+  }
+  login_->startup = std::move(std::get<protocol::StartupMessage>(*parsed));
+  return PacketStep::startup;
+}
+
+bool Session::accept_startup() {
   if (tls::tls_required(settings_->config->tls.mode) && !client_.is_tls()) {
-    co_await fail(CloseReason::tls_required, "28000", "TLS is required for connections to pgweir (tls.mode = " +
-                                                          std::string(config::to_string(settings_->config->tls.mode)) +
-                                                          ")");
-    co_return false;
+    return refuse(CloseReason::tls_required, "28000",
+                  "TLS is required for connections to pgweir (tls.mode = " +
+                      std::string(config::to_string(settings_->config->tls.mode)) + ")");
   }
   if (const auto* u = login_->startup.find("user"); u && !u->empty()) {
     info_->user = *u;
   } else {
-    co_await fail(CloseReason::protocol_violation, "28000", "no PostgreSQL user name specified in startup packet");
-    co_return false;
+    return refuse(CloseReason::protocol_violation, "28000", "no PostgreSQL user name specified in startup packet");
   }
   const auto* db = login_->startup.find("database");
   info_->database = db && !db->empty() ? *db : info_->user;
 
   // Protocol 3.x with x > 0, or _pq_ options: answer with what we speak (3.0) and no options.
+  login_->scratch.clear();
   std::vector<std::string> unsupported;
   for (const auto& [k, v] : login_->startup.parameters) {
     if (k.starts_with("_pq_.")) unsupported.push_back(k);
@@ -195,16 +221,17 @@ net::Task<bool> Session::negotiate() {
       body += name;
       body += '\0';
     }
-    login_->scratch.clear();
     login_->scratch += protocol::backend::NegotiateProtocolVersion;
     std::uint32_t len = static_cast<std::uint32_t>(body.size() + 4);
     char l[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16), static_cast<char>(len >> 8),
                  static_cast<char>(len)};
     login_->scratch.append(l, 4);
     login_->scratch += body;
-    co_await client_.write_all(login_->scratch);
   }
+  return true;
+}
 
+bool Session::forward_startup() {
   // Startup parameters for server connections: everything the client sent but user, database and protocol
   // options, which pgweir answers itself.
   server::StartupParams params;
@@ -214,29 +241,26 @@ net::Task<bool> Session::negotiate() {
   }
   server_startup_ = intern_server_startup(std::move(params));
   if (const auto* r = login_->startup.find("replication"); r && *r != "false" && *r != "0" && *r != "off") {
-    co_await fail(CloseReason::protocol_violation, "08P01", "replication connections are not supported by pgweir");
-    co_return false;
+    return refuse(CloseReason::protocol_violation, "08P01", "replication connections are not supported by pgweir");
   }
-  co_return true;
+  return true;
 }
 
-net::Task<std::optional<std::string>> Session::read_auth_message(char expected_tag) {
-  std::string buffer;
-  auto msg = co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead);
+std::optional<std::string_view> Session::auth_response(const Expected<net::Message>& msg) {
   if (!msg) {
     reason_ = msg.error().message == "connection closed" ? CloseReason::client_eof : CloseReason::protocol_violation;
-    co_return std::nullopt;
+    return std::nullopt;
   }
-  if (msg->tag != expected_tag) {
+  if (msg->tag != protocol::frontend::PasswordMessage) {
     if (msg->tag == protocol::frontend::Terminate) {
       reason_ = CloseReason::client_terminate;
-      co_return std::nullopt;
+    } else {
+      refuse(CloseReason::protocol_violation, "08P01",
+             std::string("expected password response, got message type ") + msg->tag);
     }
-    co_await fail(CloseReason::protocol_violation, "08P01",
-                  std::string("expected password response, got message type ") + msg->tag);
-    co_return std::nullopt;
+    return std::nullopt;
   }
-  co_return std::string(msg->body);
+  return msg->body;
 }
 
 net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
@@ -249,24 +273,21 @@ net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
     co_return false;
   }
   login_->scratch.clear();
-  auto body = co_await read_auth_message(protocol::frontend::PasswordMessage);
+  std::string buffer;
+  auto body = auth_response(
+      co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead));
   if (!body) co_return false;
   auto response = protocol::parse_password_message(*body);
-  if (!response) {
-    co_await fail(CloseReason::protocol_violation, "08P01", "invalid password packet");
-    co_return false;
-  }
+  if (!response) co_return refuse(CloseReason::protocol_violation, "08P01", "invalid password packet");
   if (!secret || !secret->md5 || !auth::verify_md5_response(*secret->md5, salt, *response)) {
-    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
-    co_return false;
+    co_return refuse(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
   }
   co_return true;
 }
 
-net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
-  // An unknown user, or one with no SCRAM secret, runs the whole exchange against a mock verifier and fails at
-  // the end, exactly like a wrong password.
-  auth::ScramSecret verifier = secret && secret->scram ? *secret->scram : auth::mock_scram_secret(user());
+// auth_scram's steps between its waits are functions of their own: what they use in passing stays out of the
+// coroutine's frame, which every SCRAM login in flight holds.
+auth::ScramServerExchange Session::start_scram(const auth::UserSecret* secret) {
   std::optional<auth::ChannelBinding> binding;
   std::vector<std::string_view> mechanisms;
   if (client_.is_tls() && settings_->client_tls && !settings_->client_tls->end_point_hash().empty()) {
@@ -274,44 +295,54 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
     mechanisms.push_back("SCRAM-SHA-256-PLUS");
   }
   mechanisms.push_back("SCRAM-SHA-256");
-  auth::ScramServerExchange exchange(std::move(verifier), binding);
-
   login_->scratch.clear();
   protocol::append_authentication_sasl(login_->scratch, mechanisms);
-  if (co_await client_.write_all(login_->scratch)) {
-    reason_ = CloseReason::client_error;
-    co_return false;
-  }
-  auto first = co_await read_auth_message(protocol::frontend::PasswordMessage);
-  if (!first) co_return false;
-  auto initial = protocol::parse_sasl_initial_response(*first);
-  if (!initial || !initial->data) {
-    co_await fail(CloseReason::protocol_violation, "08P01", "malformed SASL message");
-    co_return false;
-  }
+  // An unknown user, or one with no SCRAM secret, runs the whole exchange against a mock verifier and fails at
+  // the end, exactly like a wrong password.
+  return auth::ScramServerExchange(secret && secret->scram ? *secret->scram : auth::mock_scram_secret(user()),
+                                   std::move(binding));
+}
+
+bool Session::scram_first(auth::ScramServerExchange& exchange, std::string_view message) {
+  auto initial = protocol::parse_sasl_initial_response(message);
+  if (!initial || !initial->data) return refuse(CloseReason::protocol_violation, "08P01", "malformed SASL message");
   auto server_first = exchange.handle_client_first(initial->mechanism, *initial->data);
-  if (!server_first) {
-    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
-    co_return false;
-  }
+  if (!server_first) return refuse(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
   login_->scratch.clear();
   protocol::append_authentication_sasl_continue(login_->scratch, *server_first);
-  if (co_await client_.write_all(login_->scratch)) {
-    reason_ = CloseReason::client_error;
-    co_return false;
-  }
-  auto final_msg = co_await read_auth_message(protocol::frontend::PasswordMessage);
-  if (!final_msg) co_return false;
-  auto server_final = exchange.handle_client_final(*final_msg);
+  return true;
+}
+
+bool Session::scram_final(auth::ScramServerExchange& exchange, std::string_view message,
+                          const auth::UserSecret* secret) {
+  auto server_final = exchange.handle_client_final(message);
   if (!server_final || !secret || !secret->scram) {
-    co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
-    co_return false;
+    return refuse(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
   }
   if (exchange.client_key()) credentials().scram_keys.emplace(*exchange.client_key(), secret->scram->server_key);
   // Sent with AuthenticationOk and the welcome (see authenticate()).
   login_->scratch.clear();
   protocol::append_authentication_sasl_final(login_->scratch, *server_final);
-  co_return true;
+  return true;
+}
+
+net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
+  auth::ScramServerExchange exchange = start_scram(secret);
+  if (co_await client_.write_all(login_->scratch)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  std::string buffer;
+  auto first = auth_response(
+      co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead));
+  if (!first || !scram_first(exchange, *first)) co_return false;
+  if (co_await client_.write_all(login_->scratch)) {
+    reason_ = CloseReason::client_error;
+    co_return false;
+  }
+  auto final_msg = auth_response(
+      co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead));
+  co_return final_msg && scram_final(exchange, *final_msg, secret);
 }
 
 std::optional<std::string> Session::verified_certificate_cn() {
@@ -326,17 +357,15 @@ std::optional<std::string> Session::verified_certificate_cn() {
   return std::string(cn, static_cast<std::size_t>(len));
 }
 
-net::Task<bool> Session::check_client_certificate(bool cn_must_match) {
+bool Session::check_client_certificate(bool cn_must_match) {
   auto cn = verified_certificate_cn();
   if (!cn) {
-    co_await fail(CloseReason::auth_failed, "28000", "connection requires a valid client certificate");
-    co_return false;
+    return refuse(CloseReason::auth_failed, "28000", "connection requires a valid client certificate");
   }
   if (cn_must_match && *cn != user()) {
-    co_await fail(CloseReason::auth_failed, "28000", "certificate authentication failed for user \"" + user() + "\"");
-    co_return false;
+    return refuse(CloseReason::auth_failed, "28000", "certificate authentication failed for user \"" + user() + "\"");
   }
-  co_return true;
+  return true;
 }
 
 // The client's address as the HBA rules see it.
@@ -368,28 +397,25 @@ net::Task<bool> Session::auth_hba(const auth::UserSecret* secret) {
                       database() + "\", " + (client_.is_tls() ? "SSL encryption" : "no encryption");
   const hba::Rule* rule = settings_->hba ? hba::match(*settings_->hba, hba_client(client_, database(), user())) : nullptr;
   if (!rule) {
-    co_await fail(CloseReason::auth_failed, "28000", "no pg_hba.conf entry for " + where);
-    co_return false;
+    co_return refuse(CloseReason::auth_failed, "28000", "no pg_hba.conf entry for " + where);
   }
   if (rule->client_cert != hba::ClientCert::none &&
-      !co_await check_client_certificate(rule->client_cert == hba::ClientCert::verify_full))
+      !check_client_certificate(rule->client_cert == hba::ClientCert::verify_full))
     co_return false;
   switch (rule->method) {
     case hba::Method::trust:
       // As auth.method = "trust": with a users_file, only the users it lists.
       if (settings_->users && !secret) {
-        co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
-        co_return false;
+        co_return refuse(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
       }
       co_return true;
     case hba::Method::reject:
-      co_await fail(CloseReason::auth_failed, "28000", "pg_hba.conf rejects connection for " + where);
-      co_return false;
+      co_return refuse(CloseReason::auth_failed, "28000", "pg_hba.conf rejects connection for " + where);
     case hba::Method::md5:
       if (secret && !secret->md5 && secret->scram) co_return co_await auth_scram(secret);
       co_return co_await auth_md5(secret);
     case hba::Method::scram_sha_256: co_return co_await auth_scram(secret);
-    case hba::Method::cert: co_return co_await check_client_certificate(true);
+    case hba::Method::cert: co_return check_client_certificate(true);
   }
   co_return false;
 }
@@ -400,7 +426,7 @@ net::Task<bool> Session::authenticate() {
   // tls.mode verify-ca/verify-full: a verified client certificate is required whatever the method; verify-full
   // also binds it to the user name.
   if (cfg.tls.mode == config::TlsMode::verify_ca || cfg.tls.mode == config::TlsMode::verify_full) {
-    if (!co_await check_client_certificate(cfg.tls.mode == config::TlsMode::verify_full)) co_return false;
+    if (!check_client_certificate(cfg.tls.mode == config::TlsMode::verify_full)) co_return false;
   }
   const auth::UserSecret* secret = settings_->users ? settings_->users->find(user()) : nullptr;
   if (secret) {
@@ -412,7 +438,7 @@ net::Task<bool> Session::authenticate() {
     case config::AuthMethod::trust:
       // With a users_file, trust still only admits the users it lists.
       ok = !settings_->users || secret != nullptr;
-      if (!ok) co_await fail(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
+      if (!ok) refuse(CloseReason::auth_failed, "28P01", auth_failed_message(user()));
       break;
     case config::AuthMethod::md5:
       // As PostgreSQL: md5 accepts a user whose only secret is a SCRAM verifier through SCRAM.
@@ -426,7 +452,7 @@ net::Task<bool> Session::authenticate() {
       ok = co_await auth_scram(secret);
       break;
     case config::AuthMethod::cert:
-      ok = co_await check_client_certificate(true);
+      ok = check_client_certificate(true);
       break;
     case config::AuthMethod::hba:
       ok = co_await auth_hba(secret);
@@ -434,7 +460,7 @@ net::Task<bool> Session::authenticate() {
   }
   if (!ok) co_return false;
   // Not sent yet: AuthenticationOk (after SCRAM's final message, which auth_scram left here) goes out with the
-  // welcome, in one write (admit(), serve_console()). A refusal before that replaces it (fail()).
+  // welcome, in one write (admit(), serve_console()). A refusal before that replaces it (refuse()).
   protocol::append_authentication_ok(login_->scratch);
   co_return true;
 }

@@ -1104,6 +1104,7 @@ net::Task<bool> Session::log_in() {
     lot_->link(this);
   }
   bool logged_in = co_await negotiate() && co_await authenticate();
+  if (!logged_in && login_->refused) co_await client_.write_all(login_->scratch);
   if (bounded) {
     lot_->unlink(this);
     logging_in_ = false;

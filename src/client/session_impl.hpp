@@ -5,9 +5,11 @@
 #include <optional>
 #include <string>
 
+#include "pgweir/auth/scram.hpp"
 #include "pgweir/client/session.hpp"
 #include "pgweir/core/limits.hpp"
 #include "pgweir/core/slab.hpp"
+#include "pgweir/net/message_io.hpp"
 #include "pgweir/net/readiness_wait.hpp"
 #include "pgweir/net/signal.hpp"
 #include "pgweir/net/stream_scanner.hpp"
@@ -52,16 +54,31 @@ class Session {
   // ---- login.cpp
   // Negotiation up to the StartupMessage; false when the session ends (reason_ set).
   net::Task<bool> negotiate();
+  enum class PacketStep { startup, accept_tls, decline_encryption, cancel, stop };
+  // What negotiate() does next with a packet read before the StartupMessage (stop: refused or gone).
+  PacketStep take_packet(const Expected<std::string_view>& packet, std::string_view buffer, int& negotiations);
+  // The StartupMessage's checks; leaves a NegotiateProtocolVersion to send in login_->scratch when one is due.
+  bool accept_startup();
+  // The startup parameters server connections are given.
+  bool forward_startup();
   net::Task<bool> start_tls(bool direct);
   net::Task<bool> authenticate();
   std::optional<std::string> verified_certificate_cn();
-  net::Task<bool> check_client_certificate(bool cn_must_match);
+  bool check_client_certificate(bool cn_must_match);
   net::Task<bool> auth_md5(const auth::UserSecret* secret);
   net::Task<bool> auth_hba(const auth::UserSecret* secret);
   net::Task<bool> auth_scram(const auth::UserSecret* secret);
-  net::Task<std::optional<std::string>> read_auth_message(char expected_tag);
+  auth::ScramServerExchange start_scram(const auth::UserSecret* secret);
+  bool scram_first(auth::ScramServerExchange& exchange, std::string_view message);
+  bool scram_final(auth::ScramServerExchange& exchange, std::string_view message, const auth::UserSecret* secret);
+  // The body of the client's answer to an authentication request, or nullopt when the login ends here (the client
+  // left, or sent something else and was refused).
+  std::optional<std::string_view> auth_response(const Expected<net::Message>& msg);
   net::Task<void> handle_cancel(const protocol::CancelRequest& req);
   net::Task<void> fail(CloseReason reason, std::string_view sqlstate, std::string message);
+  // fail() for the login's coroutines: records the refusal, which log_in() sends once they have returned, so that
+  // none of their frames (held by every login in flight) carries a write of its own. Returns false.
+  bool refuse(CloseReason reason, std::string_view sqlstate, std::string message);
 
   // ---- session.cpp
   net::Task<bool> log_in();
@@ -155,6 +172,8 @@ class Session {
     // Bytes for the client. From a successful authenticate() to the welcome it holds what is still to be sent of
     // the answer to the login (SCRAM's final message, AuthenticationOk).
     std::string scratch;
+    bool refused = false;  // scratch holds the refusal (refuse())
+    protocol::CancelRequest cancel;  // a CancelRequest sent instead of a StartupMessage
     // What the login revealed of the client's secret, for the pool's server logins; dropped at admission.
     router::ClientCredentials credentials;
   };
