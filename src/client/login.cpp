@@ -204,29 +204,12 @@ bool Session::accept_startup() {
 
   // Protocol 3.x with x > 0, or _pq_ options: answer with what we speak (3.0) and no options.
   login_->scratch.clear();
-  std::vector<std::string> unsupported;
+  std::vector<std::string_view> unsupported;
   for (const auto& [k, v] : login_->startup.parameters) {
     if (k.starts_with("_pq_.")) unsupported.push_back(k);
   }
   if ((login_->startup.protocol_version & 0xffff) != 0 || !unsupported.empty()) {
-    std::string body;
-    auto put32 = [&](std::uint32_t v) {
-      char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-                   static_cast<char>(v)};
-      body.append(b, 4);
-    };
-    put32(0);
-    put32(static_cast<std::uint32_t>(unsupported.size()));
-    for (const auto& name : unsupported) {
-      body += name;
-      body += '\0';
-    }
-    login_->scratch += protocol::backend::NegotiateProtocolVersion;
-    std::uint32_t len = static_cast<std::uint32_t>(body.size() + 4);
-    char l[4] = {static_cast<char>(len >> 24), static_cast<char>(len >> 16), static_cast<char>(len >> 8),
-                 static_cast<char>(len)};
-    login_->scratch.append(l, 4);
-    login_->scratch += body;
+    protocol::append_negotiate_protocol_version(login_->scratch, 0, unsupported);
   }
   return true;
 }

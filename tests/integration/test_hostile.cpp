@@ -649,6 +649,48 @@ TEST_CASE("malformed StartupMessages are refused with an error") {
   expect_healthy(p, "after malformed StartupMessages");
 }
 
+TEST_CASE("protocol 3.2 and _pq_ options get a NegotiateProtocolVersion before the login; replication is refused") {
+  ensure_role();
+  Pgweir p(config());
+  PGWEIR_LOG_ON_FAILURE(p);
+  auto startup_32 = [](const Params& params) {
+    std::string body = be32(0x00030002);  // protocol 3.2
+    for (const auto& [k, v] : params) body += k + '\0' + v + '\0';
+    body += '\0';
+    return be32(static_cast<std::uint32_t>(body.size() + 4)) + body;
+  };
+
+  // pgweir speaks 3.0 and no protocol options: it says so first (newest minor 0, the option it did not take), and
+  // the login goes on to ReadyForQuery and a query.
+  TcpClient c("127.0.0.1", p.port());
+  write_fd(c.fd(), startup_32({{"user", k_user}, {"database", "real"}, {"_pq_.test_option", "on"}}));
+  auto r = read_until(c.fd(), 10s, has_message('Z'));
+  auto msgs = parse_messages(r.bytes);
+  INFO("pgweir wrote '" << printable(r.bytes) << "' = " << summary(msgs));
+  REQUIRE_MESSAGE(!msgs.empty(), "expected an answer to a protocol 3.2 StartupMessage");
+  CHECK_MESSAGE(msgs.front().tag == 'v', "expected NegotiateProtocolVersion first, got " << summary(msgs));
+  CHECK(msgs.front().body == be32(0) + be32(1) + "_pq_.test_option" + '\0');
+  bool ready = got_auth_ok(msgs) && msgs.back().tag == 'Z';
+  REQUIRE_MESSAGE(ready, "expected the login to reach ReadyForQuery");
+  write_fd(c.fd(), message('Q', std::string("SELECT 41 + 1") + '\0'));
+  auto q = read_until(c.fd(), 10s, has_message('Z'));
+  CHECK_MESSAGE(q.bytes.find("42") != std::string::npos, "expected SELECT 41 + 1 to return 42, got '"
+                                                              << printable(q.bytes) << "'");
+
+  // Replication connections are refused with 08P01, after the NegotiateProtocolVersion when one is due.
+  auto f = send_and_wait(p, startup({{"user", k_user}, {"database", "real"}, {"replication", "database"}}));
+  expect_refused("replication=database", f, true, {"08P01"});
+  auto g = send_and_wait(p, startup_32({{"user", k_user}, {"replication", "true"}}));
+  expect_refused("protocol 3.2, replication=true", g, true, {"08P01"});
+  CHECK_MESSAGE((!g.msgs.empty() && g.msgs.front().tag == 'v'),
+                "expected NegotiateProtocolVersion before the refusal, got " << summary(g.msgs));
+  // replication=false is an ordinary connection.
+  TcpClient plain("127.0.0.1", p.port());
+  write_fd(plain.fd(), startup({{"user", k_user}, {"database", "real"}, {"replication", "false"}}));
+  CHECK(has_message('Z')(read_until(plain.fd(), 10s, has_message('Z')).bytes));
+  expect_healthy(p, "after protocol 3.2 and replication StartupMessages");
+}
+
 TEST_CASE("endless SSLRequest and GSSENCRequest loops get a bounded number of answers, then a close") {
   ensure_role();
   Pgweir p(config());

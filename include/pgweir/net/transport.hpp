@@ -61,7 +61,8 @@ class Transport {
   }
   // Reads exactly size bytes.
   Task<ErrorCode> read_exact(char* data, std::size_t size);
-  // Writes every buffer completely.
+  // Writes every buffer completely. On a loop with a ring the bytes are queued when write_all is called, not when
+  // its Task is awaited (both write_alls): await it at once, as every caller does.
   Task<ErrorCode> write_all(std::span<const asio::const_buffer> buffers);
   // One gathered write of what the socket takes now, without waiting and without a coroutine: the relay's first
   // try, which usually writes everything. Returns the bytes written (a TLS connection takes none here); `ec` is
