@@ -68,6 +68,8 @@ class Session {
   net::Task<bool> auth_md5(const auth::UserSecret* secret);
   net::Task<bool> auth_hba(const auth::UserSecret* secret);
   net::Task<bool> auth_scram(const auth::UserSecret* secret);
+  // auth_scram's steps between its waits: the exchange with the SASL offer left in login_->scratch, then each
+  // client message handled (false: refused).
   auth::ScramServerExchange start_scram(const auth::UserSecret* secret);
   bool scram_first(auth::ScramServerExchange& exchange, std::string_view message);
   bool scram_final(auth::ScramServerExchange& exchange, std::string_view message, const auth::UserSecret* secret);
