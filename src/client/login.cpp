@@ -229,6 +229,10 @@ bool Session::forward_startup() {
   return true;
 }
 
+net::Task<Expected<net::Message>> Session::read_auth_message(std::string& buffer) {
+  return net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead);
+}
+
 std::optional<std::string_view> Session::auth_response(const Expected<net::Message>& msg) {
   if (!msg) {
     reason_ = msg.error().message == "connection closed" ? CloseReason::client_eof : CloseReason::protocol_violation;
@@ -257,8 +261,7 @@ net::Task<bool> Session::auth_md5(const auth::UserSecret* secret) {
   }
   login_->scratch.clear();
   std::string buffer;
-  auto body = auth_response(
-      co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead));
+  auto body = auth_response(co_await read_auth_message(buffer));
   if (!body) co_return false;
   auto response = protocol::parse_password_message(*body);
   if (!response) co_return refuse(CloseReason::protocol_violation, "08P01", "invalid password packet");
@@ -316,15 +319,13 @@ net::Task<bool> Session::auth_scram(const auth::UserSecret* secret) {
     co_return false;
   }
   std::string buffer;
-  auto first = auth_response(
-      co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead));
+  auto first = auth_response(co_await read_auth_message(buffer));
   if (!first || !scram_first(exchange, *first)) co_return false;
   if (co_await client_.write_all(login_->scratch)) {
     reason_ = CloseReason::client_error;
     co_return false;
   }
-  auto final_msg = auth_response(
-      co_await net::read_message(client_, buffer, limits::k_max_auth_message, net::k_client_read_ahead));
+  auto final_msg = auth_response(co_await read_auth_message(buffer));
   co_return final_msg && scram_final(exchange, *final_msg, secret);
 }
 

@@ -73,8 +73,10 @@ class Session {
   auth::ScramServerExchange start_scram(const auth::UserSecret* secret);
   bool scram_first(auth::ScramServerExchange& exchange, std::string_view message);
   bool scram_final(auth::ScramServerExchange& exchange, std::string_view message, const auth::UserSecret* secret);
-  // The body of the client's answer to an authentication request, or nullopt when the login ends here (the client
-  // left, or sent something else and was refused).
+  // The client's answer to an authentication request, read into `buffer`; not a coroutine (its caller awaits the
+  // read itself). auth_response: its body, or nullopt when the login ends here (the client left, or sent something
+  // else and was refused).
+  net::Task<Expected<net::Message>> read_auth_message(std::string& buffer);
   std::optional<std::string_view> auth_response(const Expected<net::Message>& msg);
   net::Task<void> handle_cancel(const protocol::CancelRequest& req);
   net::Task<void> fail(CloseReason reason, std::string_view sqlstate, std::string message);
