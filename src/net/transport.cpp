@@ -544,6 +544,18 @@ Task<ErrorCode> done_write(ErrorCode ec) { co_return ec; }
 
 }  // namespace
 
+// After an OpenSSL call on this connection failed with `result` (SSL_write_ex's and SSL_do_handshake's alike):
+// waits for what OpenSSL needs, the socket readable or writable, and returns no error for the call to be made
+// again; or returns the failure. Not a coroutine: the wait is the caller's to await.
+Task<ErrorCode> Transport::wait_for_tls(int result) {
+  switch (SSL_get_error(ssl_, result)) {
+    case SSL_ERROR_WANT_READ: return wait(false);
+    case SSL_ERROR_WANT_WRITE: return wait(true);
+    case SSL_ERROR_SYSCALL: return done_write(errno != 0 ? errno_code(errno) : eof_code());
+    default: return done_write(tls_error_code());
+  }
+}
+
 // Neither write_all is a coroutine on a ring: the bytes are copied to the send queue before it returns, and only
 // flush() is waited for. A login waits in write_all for every answer it sends; the epoll and TLS writes keep
 // their iovec array and staging in frames of their own instead of in every login's.
@@ -580,16 +592,7 @@ Task<ErrorCode> Transport::write_tls(std::span<const asio::const_buffer> buffers
         n -= written;
         continue;
       }
-      switch (SSL_get_error(ssl_, 0)) {
-        case SSL_ERROR_WANT_WRITE:
-          if (auto ec = co_await wait(true)) co_return ec;
-          break;
-        case SSL_ERROR_WANT_READ:
-          if (auto ec = co_await wait(false)) co_return ec;
-          break;
-        case SSL_ERROR_SYSCALL: co_return errno != 0 ? errno_code(errno) : eof_code();
-        default: co_return tls_error_code();
-      }
+      if (auto ec = co_await wait_for_tls(0)) co_return ec;
     }
     co_return ErrorCode{};
   };
@@ -676,16 +679,7 @@ Task<ErrorCode> Transport::tls_handshake(SSL* ssl, bool server) {
     ERR_clear_error();
     int r = SSL_do_handshake(ssl_);
     if (r == 1) co_return ErrorCode{};
-    switch (SSL_get_error(ssl_, r)) {
-      case SSL_ERROR_WANT_READ:
-        if (auto ec = co_await wait(false)) co_return ec;
-        break;
-      case SSL_ERROR_WANT_WRITE:
-        if (auto ec = co_await wait(true)) co_return ec;
-        break;
-      case SSL_ERROR_SYSCALL: co_return errno != 0 ? errno_code(errno) : eof_code();
-      default: co_return tls_error_code();
-    }
+    if (auto ec = co_await wait_for_tls(r)) co_return ec;
   }
 }
 

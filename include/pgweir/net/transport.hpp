@@ -108,6 +108,7 @@ class Transport {
 
  private:
   Task<ErrorCode> wait(bool for_write);
+  Task<ErrorCode> wait_for_tls(int result);
   Task<ErrorCode> write_one(std::string_view bytes);
   Task<ErrorCode> write_tls(std::span<const asio::const_buffer> buffers);
   Task<ErrorCode> write_gathered(std::span<const asio::const_buffer> buffers);
