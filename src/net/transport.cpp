@@ -540,7 +540,8 @@ std::size_t Transport::write_now(std::span<const asio::const_buffer> buffers, Er
 
 namespace {
 
-Task<ErrorCode> done_write(ErrorCode ec) { co_return ec; }
+// A Task already done with `ec`: for the functions that return a wait's Task or, without waiting, a result.
+Task<ErrorCode> done_with(ErrorCode ec) { co_return ec; }
 
 }  // namespace
 
@@ -551,8 +552,8 @@ Task<ErrorCode> Transport::wait_for_tls(int result) {
   switch (SSL_get_error(ssl_, result)) {
     case SSL_ERROR_WANT_READ: return wait(false);
     case SSL_ERROR_WANT_WRITE: return wait(true);
-    case SSL_ERROR_SYSCALL: return done_write(errno != 0 ? errno_code(errno) : eof_code());
-    default: return done_write(tls_error_code());
+    case SSL_ERROR_SYSCALL: return done_with(errno != 0 ? errno_code(errno) : eof_code());
+    default: return done_with(tls_error_code());
   }
 }
 
@@ -572,7 +573,7 @@ Task<ErrorCode> Transport::write_one(std::string_view bytes) {
 
 Task<ErrorCode> Transport::write_all(std::span<const asio::const_buffer> buffers) {
   if (ring_) {
-    if (send_error_) return done_write(send_error_);
+    if (send_error_) return done_with(send_error_);
     ring_enqueue(buffers, 0);
     return flush();
   }
